@@ -1,0 +1,172 @@
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RecoveryLogError } from './errors.js';
+import { decodeHints, encodeHints, liveLogSegments } from './hints.js';
+import type { FSMHints } from './wire/types.js';
+
+/** A stored hints file that cannot be used (undecodable, inconsistent, or for another log). */
+export class StoredHintsError extends RecoveryLogError {
+  constructor(
+    readonly file: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'InvalidStoredHints',
+      `hints file ${file}: ${detail}. Remove or replace this file; ` +
+        'recovery falls back to the next backup, or to replaying the log from offset 0.',
+      options,
+    );
+  }
+}
+
+export type HintsFormat = 'json' | 'protobuf';
+
+export interface HintsStoreOptions {
+  /** How many recovered-hints backups to keep (Gazette's hint_backups). Default 2. */
+  backups?: number;
+  /** Encoding of written hints. Reading accepts both. Default 'json' (what Gazette stores). */
+  format?: HintsFormat;
+}
+
+/** The hints found in a store: the primary and each backup slot (most recent first). */
+export interface StoredHints {
+  primary?: FSMHints;
+  backups: (FSMHints | undefined)[];
+}
+
+/**
+ * Durable FSMHints on local disk, with Gazette's primary + rotated backups scheme:
+ * `<dir>/<name>.primary` is refreshed by the recording primary (Recorder.buildHints), while
+ * `<dir>/<name>.backup.<i>` keep the hints a Player recovered with, most recent at 0, so that a
+ * bad primary still leaves a known-good starting point. Every file is written atomically
+ * (temp file, fsync, rename, fsync of the directory), so a crash leaves either the old or the new
+ * hints, never a torn file.
+ */
+export class HintsStore {
+  readonly backups: number;
+  readonly format: HintsFormat;
+
+  constructor(
+    readonly dir: string,
+    readonly name = 'hints',
+    options: HintsStoreOptions = {},
+  ) {
+    this.backups = options.backups ?? 2;
+    this.format = options.format ?? 'json';
+    if (!Number.isInteger(this.backups) || this.backups < 0) {
+      throw new RangeError(`backups must be a non-negative integer, got ${this.backups}`);
+    }
+  }
+
+  get primaryPath(): string {
+    return join(this.dir, `${this.name}.primary`);
+  }
+
+  backupPath(i: number): string {
+    return join(this.dir, `${this.name}.backup.${i}`);
+  }
+
+  /** Replaces the primary hints (from a live Recorder). */
+  async storePrimary(hints: FSMHints): Promise<void> {
+    await this.writeAtomically(this.primaryPath, encodeHints(hints, this.format));
+  }
+
+  /**
+   * Stores hints a Player recovered with as backup 0, shifting older backups up one slot and
+   * dropping the oldest. As in Gazette, the shift stops at the first empty slot, so a gap in
+   * the backups is kept rather than filled with older hints.
+   */
+  async storeRecovered(hints: FSMHints): Promise<void> {
+    if (this.backups === 0) return;
+    const present = await Promise.all(
+      Array.from({ length: this.backups }, (_, i) => exists(this.backupPath(i))),
+    );
+    let firstEmpty = present.indexOf(false);
+    if (firstEmpty === -1) firstEmpty = this.backups - 1; // all full: the last slot is overwritten
+    for (let i = firstEmpty; i > 0; i--) {
+      await rename(this.backupPath(i - 1), this.backupPath(i));
+    }
+    await this.writeAtomically(this.backupPath(0), encodeHints(hints, this.format));
+  }
+
+  /**
+   * Reads every stored hints file. Each must decode, describe a consistent history, and (when
+   * `log` is given) name that log; otherwise a StoredHintsError names the file.
+   */
+  async fetch(log?: string): Promise<StoredHints> {
+    const primary = await this.readOne(this.primaryPath, log);
+    const backups: (FSMHints | undefined)[] = [];
+    for (let i = 0; i < this.backups; i++) backups.push(await this.readOne(this.backupPath(i), log));
+    return { primary, backups };
+  }
+
+  /** The hints to recover `log` with: the primary, else the newest backup, else replay from 0. */
+  async pick(log: string): Promise<FSMHints> {
+    const stored = await this.fetch(log);
+    return (
+      stored.primary ??
+      stored.backups.find((h) => h !== undefined) ?? { log, liveNodes: [], properties: [] }
+    );
+  }
+
+  private async readOne(file: string, log?: string): Promise<FSMHints | undefined> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    let hints: FSMHints;
+    try {
+      hints = decodeHints(bytes);
+      liveLogSegments(hints);
+    } catch (err) {
+      throw new StoredHintsError(file, (err as Error).message, { cause: err });
+    }
+    if (log !== undefined && hints.log !== log) {
+      throw new StoredHintsError(file, `hints are for log ${hints.log}, not ${log}`);
+    }
+    return hints;
+  }
+
+  private async writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await rename(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await syncDir(this.dir);
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await (await open(file, 'r')).close();
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** fsync of a directory makes the names created or renamed in it durable. */
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

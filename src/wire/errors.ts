@@ -1,0 +1,104 @@
+import { RecoveryLogError } from '../errors.js';
+
+/**
+ * Bytes that should hold a protobuf message (a RecordedOp or FSMHints) could not be decoded:
+ * truncated input, an invalid varint, a known field carrying the wrong wire type, invalid UTF-8 in
+ * a string. The underlying parser's error, if any, is the `cause`.
+ */
+export class ProtoDecodeError extends RecoveryLogError {
+  readonly messageType: string;
+  constructor(messageType: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      'ProtoDecodeError',
+      `cannot decode ${messageType}: ${detail}; the bytes are not a valid ${messageType} ` +
+        `(corrupt or foreign data)`,
+      options,
+    );
+    this.messageType = messageType;
+  }
+}
+
+/**
+ * An int64 field holds a value that a JS number cannot represent exactly (beyond
+ * ±Number.MAX_SAFE_INTEGER, or not an integer). We refuse it instead of silently rounding.
+ */
+export class Int64RangeError extends RecoveryLogError {
+  /** Dotted field name, e.g. `RecordedOp.write.length`. */
+  readonly field: string;
+  /** The offending value, as exact decimal text. */
+  readonly value: string;
+  constructor(field: string, value: string, direction: 'encode' | 'decode') {
+    super(
+      'Int64RangeError',
+      direction === 'decode'
+        ? `${field} = ${value} is outside the safe integer range ±${Number.MAX_SAFE_INTEGER}; ` +
+            `it cannot be represented exactly, so the data is refused (corrupt or foreign log?)`
+        : `cannot encode ${field} = ${value}: int64 fields must be integers within ` +
+            `±${Number.MAX_SAFE_INTEGER}; pass an exact integer`,
+    );
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/** A fixed32 field (author, checksum, CRC) was given a value that is not an integer in [0, 2^32). */
+export class Uint32RangeError extends RecoveryLogError {
+  readonly field: string;
+  readonly value: string;
+  constructor(field: string, value: string) {
+    super(
+      'Uint32RangeError',
+      `cannot encode ${field} = ${value}: fixed32 fields must be integers in [0, 4294967295]`,
+    );
+    this.field = field;
+    this.value = value;
+  }
+}
+
+/**
+ * A string field cannot be encoded as UTF-8 because it holds a lone UTF-16 surrogate. Encoding it
+ * would silently replace the character, so a recovered path or property would differ.
+ */
+export class MalformedStringError extends RecoveryLogError {
+  readonly field: string;
+  readonly index: number;
+  constructor(field: string, index: number) {
+    super(
+      'MalformedString',
+      `cannot encode ${field}: it contains a lone UTF-16 surrogate at index ${index}, which has ` +
+        `no UTF-8 form; use well-formed Unicode strings`,
+    );
+    this.field = field;
+    this.index = index;
+  }
+}
+
+/**
+ * The byte stream ended in the middle of a frame header, a frame, or a Write payload. In a
+ * journal written by this library that means the log is truncated or corrupt.
+ */
+export class UnexpectedEOFError extends RecoveryLogError {
+  /** Stream offset where the incomplete item starts. */
+  readonly offset: number;
+  /** Bytes the item needs. */
+  readonly expected: number;
+  /** Bytes that remained in the stream. */
+  readonly present: number;
+  constructor(what: string, offset: number, expected: number, present: number) {
+    super(
+      'UnexpectedEOF',
+      `unexpected end of stream at offset ${offset}: ${what} needs ${expected} bytes but only ` +
+        `${present} remain; the log is truncated or corrupt at this offset`,
+    );
+    this.offset = offset;
+    this.expected = expected;
+    this.present = present;
+  }
+}
+
+/** The FrameDecoder was used against its contract (a programming error, not bad data). */
+export class FrameDecoderUsageError extends RecoveryLogError {
+  constructor(message: string) {
+    super('FrameDecoderUsage', message);
+  }
+}
