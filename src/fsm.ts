@@ -1,0 +1,452 @@
+/**
+ * The FSM: enforces one linear, checksummed history of RecordedOps and tracks which files are
+ * live, so that hints can be built from it. Gazette's `consumer/recoverylog/fsm.go` semantics,
+ * including the exact order of checks (it decides which error a bad op reports). Pure: no I/O.
+ */
+import { randomInt } from 'node:crypto';
+import { RecoveryLogError } from './errors.js';
+import { HintsValidationError, liveLogSegments } from './hints.js';
+import type { Registers } from './journal/journal.js';
+import { crc32cUpdate } from './wire/checksum.js';
+import type { Author, Fnode, FSMHints, RecordedOp, Segment } from './wire/types.js';
+
+export type { Registers } from './journal/journal.js';
+
+/** Gazette's FSM error names, used as our stable `code`s. */
+export type FSMErrorCode =
+  | 'ErrChecksumMismatch'
+  | 'ErrExpectedHintedFnode'
+  | 'ErrFnodeNotTracked'
+  | 'ErrLinkExists'
+  | 'ErrNoSuchLink'
+  | 'ErrNotHintedAuthor'
+  | 'ErrPropertyExists'
+  | 'ErrWrongSeqNo';
+
+/** Gazette's error strings; every FSMError message starts with the one of its code. */
+export const FSM_ERROR_TEXT: Readonly<Record<FSMErrorCode, string>> = {
+  ErrChecksumMismatch: 'checksum mismatch',
+  ErrExpectedHintedFnode: 'op is not create, and an Fnode was hinted',
+  ErrFnodeNotTracked: 'fnode not tracked',
+  ErrLinkExists: 'link exists',
+  ErrNoSuchLink: 'fnode has no such link',
+  ErrNotHintedAuthor: 'op author does not match the next hinted author',
+  ErrPropertyExists: 'property exists',
+  ErrWrongSeqNo: 'wrong sequence number',
+};
+
+/**
+ * An op the FSM refused (or, for ErrFnodeNotTracked, sequenced without tracking). `seqNo` is
+ * the op's; callers (Player, Recorder) add the log and offset they know.
+ */
+export abstract class FSMError extends RecoveryLogError {
+  declare readonly code: FSMErrorCode;
+  readonly seqNo: number;
+  constructor(code: FSMErrorCode, seqNo: number, detail: string) {
+    super(code, `${FSM_ERROR_TEXT[code]} (${detail})`);
+    this.seqNo = seqNo;
+  }
+}
+
+export class ErrWrongSeqNo extends FSMError {
+  readonly expected: number;
+  constructor(expected: number, got: number) {
+    super('ErrWrongSeqNo', got, `expected SeqNo ${expected}, got ${got}`);
+    this.expected = expected;
+  }
+}
+
+export class ErrChecksumMismatch extends FSMError {
+  readonly expected: number;
+  readonly got: number;
+  constructor(seqNo: number, expected: number, got: number) {
+    super(
+      'ErrChecksumMismatch',
+      seqNo,
+      `SeqNo ${seqNo}: expected checksum ${hex32(expected)}, got ${hex32(got)}; the op does not ` +
+        `continue the history applied so far`,
+    );
+    this.expected = expected;
+    this.got = got;
+  }
+}
+
+export class ErrNotHintedAuthor extends FSMError {
+  readonly expected: Author;
+  readonly got: Author;
+  constructor(seqNo: number, expected: Author, got: Author) {
+    super(
+      'ErrNotHintedAuthor',
+      seqNo,
+      `SeqNo ${seqNo}: hints expect author ${expected}, got ${got}`,
+    );
+    this.expected = expected;
+    this.got = got;
+  }
+}
+
+export class ErrExpectedHintedFnode extends FSMError {
+  constructor(seqNo: number) {
+    super(
+      'ErrExpectedHintedFnode',
+      seqNo,
+      `hints expect fnode ${seqNo} to be created at SeqNo ${seqNo}`,
+    );
+  }
+}
+
+/**
+ * The op was sequenced (SeqNo and checksum advanced) but concerns a file that is not tracked
+ * (dead by the time the hints were built, or never created): skip its local effects.
+ */
+export class ErrFnodeNotTracked extends FSMError {
+  readonly fnode: Fnode;
+  constructor(seqNo: number, fnode: Fnode) {
+    super('ErrFnodeNotTracked', seqNo, `SeqNo ${seqNo}: fnode ${fnode} is not live`);
+    this.fnode = fnode;
+  }
+}
+
+export class ErrLinkExists extends FSMError {
+  readonly path: string;
+  constructor(seqNo: number, path: string, fnode: Fnode) {
+    super(
+      'ErrLinkExists',
+      seqNo,
+      `SeqNo ${seqNo}: ${JSON.stringify(path)} is already a link of fnode ${fnode}`,
+    );
+    this.path = path;
+  }
+}
+
+export class ErrPropertyExists extends FSMError {
+  readonly path: string;
+  constructor(seqNo: number, path: string) {
+    super('ErrPropertyExists', seqNo, `SeqNo ${seqNo}: ${JSON.stringify(path)} is a property`);
+    this.path = path;
+  }
+}
+
+export class ErrNoSuchLink extends FSMError {
+  readonly path: string;
+  readonly fnode: Fnode;
+  constructor(seqNo: number, fnode: Fnode, path: string) {
+    super(
+      'ErrNoSuchLink',
+      seqNo,
+      `SeqNo ${seqNo}: fnode ${fnode} has no link ${JSON.stringify(path)}`,
+    );
+    this.path = path;
+    this.fnode = fnode;
+  }
+}
+
+function hex32(n: number): string {
+  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** What the FSM knows of one live file. */
+export interface FnodeState {
+  /** Current paths (hard links) of the file. */
+  readonly links: ReadonlySet<string>;
+  /** Runs of ops on this file, one per consecutive (author, log); only for building hints. */
+  readonly segments: readonly Readonly<Segment>[];
+}
+
+interface MutableFnodeState {
+  links: Set<string>;
+  segments: Segment[];
+}
+
+export class FSM {
+  #nextSeqNo = 1;
+  #nextChecksum = 0;
+  #lastLog: string;
+  /**
+   * Small files kept outside fnode tracking. A property path is a sink: only ever the target of
+   * a rename, never written, linked or renamed from.
+   */
+  readonly #properties = new Map<string, string>();
+  readonly #liveNodes = new Map<Fnode, MutableFnodeState>();
+  readonly #links = new Map<string, Fnode>();
+  /** Hinted segments still to be consumed, from `#segCursor` on (a cursor keeps pops O(1)). */
+  #hintedSegments: readonly Readonly<Segment>[] = [];
+  #segCursor = 0;
+  /** Hinted live Fnodes not yet created, from `#fnodeCursor` on. */
+  #hintedFnodes: readonly Fnode[] = [];
+  #fnodeCursor = 0;
+
+  /**
+   * An FSM ready to apply the log these hints describe. Throws HintsValidationError when
+   * `hints.log` is empty or the hinted segments are inconsistent (see `liveLogSegments`).
+   */
+  constructor(hints: FSMHints) {
+    if (hints.log === '') {
+      throw new HintsValidationError(
+        'hinted log not provided: FSMHints.log must name the recovery log the hints describe',
+      );
+    }
+    const { fnodes, segments } = liveLogSegments(hints);
+    this.#lastLog = hints.log;
+    this.#hintedFnodes = fnodes;
+    const first = segments.segments[0];
+    if (first !== undefined) {
+      this.#nextSeqNo = first.firstSeqNo;
+      this.#nextChecksum = first.firstChecksum;
+      this.#hintedSegments = segments.segments;
+    }
+    for (const p of hints.properties) this.#properties.set(p.path, p.content);
+  }
+
+  static fromHints(hints: FSMHints): FSM {
+    return new FSM(hints);
+  }
+
+  /** SeqNo the next op must carry. */
+  get nextSeqNo(): number {
+    return this.#nextSeqNo;
+  }
+  /** Checksum the next op must carry (CRC-32C chain of the payloads applied so far). */
+  get nextChecksum(): number {
+    return this.#nextChecksum;
+  }
+  /** Log of the last applied op (initially the hints' log). */
+  get lastLog(): string {
+    return this.#lastLog;
+  }
+  get properties(): ReadonlyMap<string, string> {
+    return this.#properties;
+  }
+  get liveNodes(): ReadonlyMap<Fnode, FnodeState> {
+    return this.#liveNodes;
+  }
+  get links(): ReadonlyMap<string, Fnode> {
+    return this.#links;
+  }
+  /** The hinted segment the next op must belong to, if hinted segments remain. */
+  get nextHintedSegment(): Readonly<Segment> | undefined {
+    return this.#hintedSegments[this.#segCursor];
+  }
+  /** Hinted segments not yet consumed (a copy). */
+  get hintedSegments(): readonly Readonly<Segment>[] {
+    return this.#hintedSegments.slice(this.#segCursor);
+  }
+  /** Hinted live Fnodes not yet created (a copy). */
+  get hintedFnodes(): readonly Fnode[] {
+    return this.#hintedFnodes.slice(this.#fnodeCursor);
+  }
+
+  /** Whether hinted segments or hinted Fnodes remain to be applied. */
+  hasRemainingHints(): boolean {
+    return (
+      this.#segCursor < this.#hintedSegments.length || this.#fnodeCursor < this.#hintedFnodes.length
+    );
+  }
+
+  /**
+   * Makes the next expected op `(seqNo, checksum)`, as if the history before it had been
+   * applied. For following a log from the middle without replaying it (tests, tools); hinted
+   * segments, if any, still decide which authors are accepted.
+   */
+  startAt(seqNo: number, checksum: number): void {
+    this.#nextSeqNo = seqNo;
+    this.#nextChecksum = checksum >>> 0;
+  }
+
+  /**
+   * Applies `op`, whose encoded protobuf payload (the frame without its 8-byte header, and
+   * without a Write's data) is `payload`. On success the FSM advances. Throws an FSMError:
+   * every one but ErrFnodeNotTracked leaves the FSM untouched; ErrFnodeNotTracked is thrown
+   * after the FSM advanced (the op is part of the history, but its file is not tracked).
+   */
+  apply(op: RecordedOp, payload: Uint8Array): void {
+    // While hints remain, only the hinted author may write the next op: anyone else is on a
+    // branch of history the hints exclude (a zombie recorder, a losing hand-off).
+    const hinted = this.#hintedSegments[this.#segCursor];
+    if (hinted !== undefined && hinted.author !== op.author) {
+      throw new ErrNotHintedAuthor(op.seqNo, hinted.author, op.author);
+    }
+    if (op.seqNo !== this.#nextSeqNo) throw new ErrWrongSeqNo(this.#nextSeqNo, op.seqNo);
+    if (op.checksum !== this.#nextChecksum) {
+      throw new ErrChecksumMismatch(op.seqNo, this.#nextChecksum, op.checksum);
+    }
+
+    // Each step checks everything before it mutates anything, so a refusal changes nothing.
+    let untracked: ErrFnodeNotTracked | undefined;
+    if (op.create) {
+      untracked = this.#applyCreate(op, op.create.path);
+    } else if (this.#hintedFnodes[this.#fnodeCursor] === op.seqNo) {
+      // Hints say a live file was created at exactly this SeqNo; anything else here is a dead branch.
+      throw new ErrExpectedHintedFnode(op.seqNo);
+    } else if (op.link) {
+      untracked = this.#applyLink(op, op.link.fnode, op.link.path);
+    } else if (op.unlink) {
+      untracked = this.#applyUnlink(op, op.unlink.fnode, op.unlink.path);
+    } else if (op.write) {
+      untracked = this.#applyWrite(op, op.write.fnode);
+    } else if (op.property) {
+      this.#applyProperty(op, op.property.path, op.property.content);
+    }
+
+    this.#nextSeqNo++;
+    this.#nextChecksum = crc32cUpdate(this.#nextChecksum, payload);
+    this.#lastLog = op.log;
+
+    // A consumed hinted segment hands over to the next one, whose declared start re-seeds the
+    // chain: the ops between hinted segments are never read.
+    if (hinted !== undefined && hinted.lastSeqNo < this.#nextSeqNo) {
+      this.#segCursor++;
+      const next = this.#hintedSegments[this.#segCursor];
+      if (next !== undefined) {
+        this.#nextSeqNo = next.firstSeqNo;
+        this.#nextChecksum = next.firstChecksum;
+      }
+    }
+    if (untracked) throw untracked;
+  }
+
+  #applyCreate(op: RecordedOp, path: string): ErrFnodeNotTracked | undefined {
+    const existing = this.#links.get(path);
+    if (existing !== undefined) throw new ErrLinkExists(op.seqNo, path, existing);
+    if (this.#properties.has(path)) throw new ErrPropertyExists(op.seqNo, path);
+    // A file's identity is the SeqNo of the op that created it.
+    const fnode: Fnode = op.seqNo;
+    if (this.#fnodeCursor < this.#hintedFnodes.length) {
+      // Hints list the files still live when they were built, in creation order: a create that
+      // is not the next of them made a file that died before then, so it is not tracked.
+      if (this.#hintedFnodes[this.#fnodeCursor] !== fnode) {
+        return new ErrFnodeNotTracked(op.seqNo, fnode);
+      }
+      this.#fnodeCursor++;
+    }
+    this.#liveNodes.set(fnode, { links: new Set([path]), segments: extendSegments([], op) });
+    this.#links.set(path, fnode);
+    return undefined;
+  }
+
+  #applyLink(op: RecordedOp, fnode: Fnode, path: string): ErrFnodeNotTracked | undefined {
+    const existing = this.#links.get(path);
+    if (existing !== undefined) throw new ErrLinkExists(op.seqNo, path, existing);
+    if (this.#properties.has(path)) throw new ErrPropertyExists(op.seqNo, path);
+    const node = this.#liveNodes.get(fnode);
+    if (node === undefined) return new ErrFnodeNotTracked(op.seqNo, fnode);
+    node.links.add(path);
+    this.#links.set(path, fnode);
+    node.segments = extendSegments(node.segments, op);
+    return undefined;
+  }
+
+  #applyUnlink(op: RecordedOp, fnode: Fnode, path: string): ErrFnodeNotTracked | undefined {
+    const node = this.#liveNodes.get(fnode);
+    if (node === undefined) return new ErrFnodeNotTracked(op.seqNo, fnode);
+    if (!node.links.has(path)) throw new ErrNoSuchLink(op.seqNo, fnode, path);
+    this.#links.delete(path);
+    node.links.delete(path);
+    node.segments = extendSegments(node.segments, op);
+    // A file with no links left is gone: its segments leave future hints with it.
+    if (node.links.size === 0) this.#liveNodes.delete(fnode);
+    return undefined;
+  }
+
+  #applyWrite(op: RecordedOp, fnode: Fnode): ErrFnodeNotTracked | undefined {
+    const node = this.#liveNodes.get(fnode);
+    if (node === undefined) return new ErrFnodeNotTracked(op.seqNo, fnode);
+    node.segments = extendSegments(node.segments, op);
+    return undefined;
+  }
+
+  #applyProperty(op: RecordedOp, path: string, content: string): void {
+    const existing = this.#links.get(path);
+    if (existing !== undefined) throw new ErrLinkExists(op.seqNo, path, existing);
+    // Overwriting a property is allowed (Gazette since 2023): RocksDB may rewrite IDENTITY after
+    // an incomplete first open.
+    this.#properties.set(path, content);
+  }
+
+  /**
+   * Hints from which a new FSM can rebuild this one's live files and properties. Live nodes are
+   * in Fnode (= creation) order; segments in `log` leave their log empty (implied); properties
+   * are sorted by path so that equal states give equal hints.
+   */
+  buildHints(log: string): FSMHints {
+    const fnodes = [...this.#liveNodes.keys()].sort((a, b) => a - b);
+    return {
+      log,
+      liveNodes: fnodes.map((fnode) => ({
+        fnode,
+        segments: this.#liveNodes
+          .get(fnode)!
+          .segments.map((s) => ({ ...s, log: s.log === log ? '' : s.log })),
+      })),
+      properties: [...this.#properties]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([path, content]) => ({ path, content })),
+    };
+  }
+
+  /** An independent deep copy (a Recorder snapshots its FSM before speculative changes). */
+  clone(): FSM {
+    // Private fields exist only on constructed objects: construct an empty FSM, then overwrite.
+    const copy = new FSM({
+      log: this.#lastLog || 'clone/placeholder',
+      liveNodes: [],
+      properties: [],
+    });
+    copy.#init(this);
+    return copy;
+  }
+
+  #init(from: FSM): void {
+    this.#nextSeqNo = from.#nextSeqNo;
+    this.#nextChecksum = from.#nextChecksum;
+    this.#lastLog = from.#lastLog;
+    this.#hintedSegments = from.#hintedSegments; // Frozen members, never mutated: safe to share.
+    this.#segCursor = from.#segCursor;
+    this.#hintedFnodes = from.#hintedFnodes; // Never mutated: safe to share.
+    this.#fnodeCursor = from.#fnodeCursor;
+    for (const [k, v] of from.#properties) this.#properties.set(k, v);
+    for (const [k, v] of from.#links) this.#links.set(k, v);
+    for (const [fnode, node] of from.#liveNodes) {
+      this.#liveNodes.set(fnode, {
+        links: new Set(node.links),
+        segments: node.segments.map((s) => ({ ...s })),
+      });
+    }
+  }
+}
+
+/**
+ * Records `op` in a file's segments: only the last segment can grow, and only with an op of the
+ * same author and log; otherwise the op opens a new segment. Returns the (possibly new) array.
+ */
+function extendSegments(segments: Segment[], op: RecordedOp): Segment[] {
+  const last = segments[segments.length - 1];
+  if (last !== undefined && last.author === op.author && last.log === op.log) {
+    last.lastSeqNo = op.seqNo;
+    last.lastOffset = op.lastOffset;
+    return segments;
+  }
+  segments.push({
+    author: op.author,
+    firstSeqNo: op.seqNo,
+    firstOffset: op.firstOffset,
+    firstChecksum: op.checksum,
+    lastSeqNo: op.seqNo,
+    lastOffset: op.lastOffset,
+    log: op.log,
+  });
+  return segments;
+}
+
+/** A random Author in [1, 2^32 - 2] from a cryptographic source (0 is never an author). */
+export function newRandomAuthor(): Author {
+  return randomInt(1, 0xffffffff);
+}
+
+/**
+ * The journal registers that fence appends to this author: `{ author: <base-32, digits 0-9a-v> }`
+ * (Gazette's `Author.Fence()`), e.g. 1234 -> "16i".
+ */
+export function authorFence(a: Author): Registers {
+  return { author: (a >>> 0).toString(32) };
+}
