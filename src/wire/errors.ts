@@ -56,20 +56,17 @@ export class Uint32RangeError extends RecoveryLogError {
 }
 
 /**
- * A string field cannot be encoded as UTF-8 because it holds a lone UTF-16 surrogate. Encoding it
- * would silently replace the character, so a recovered path or property would differ.
+ * A string field cannot be encoded: it is not a string, or it holds a lone UTF-16 surrogate, which
+ * has no UTF-8 form (encoding it would silently change a recovered path or property).
  */
 export class MalformedStringError extends RecoveryLogError {
   readonly field: string;
-  readonly index: number;
-  constructor(field: string, index: number) {
+  constructor(field: string, detail: string) {
     super(
       'MalformedString',
-      `cannot encode ${field}: it contains a lone UTF-16 surrogate at index ${index}, which has ` +
-        `no UTF-8 form; use well-formed Unicode strings`,
+      `cannot encode ${field}: ${detail}; string fields must be well-formed Unicode strings`,
     );
     this.field = field;
-    this.index = index;
   }
 }
 
