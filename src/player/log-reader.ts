@@ -1,0 +1,222 @@
+import { OffsetNotYetAvailableError } from '../journal/errors.js';
+import type { Journal } from '../journal/journal.js';
+import { FrameDecoder } from '../wire/framing.js';
+import { PlayerInvariantError } from './errors.js';
+
+/** Bytes asked of the journal per read: large reads keep per-call overhead negligible. */
+export const DEFAULT_READ_SIZE = 1024 * 1024;
+
+/**
+ * A frame holds one RecordedOp (a path, a property's content): far below this. A header declaring
+ * more is corruption, and must not make the reader buffer the rest of the log.
+ */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** What the reader found next in the log. */
+export type LogItem =
+  /** A whole frame; `frame` includes the 8-byte header, `payload` is the protobuf bytes. */
+  | { type: 'frame'; offset: number; frame: Uint8Array; payload: Uint8Array }
+  /** Bytes skipped while re-synchronising on the frame magic word. */
+  | { type: 'garbage'; offset: number; length: number }
+  /**
+   * A non-blocking read found no more bytes: `offset` is the journal's write head minus the
+   * `pending` bytes that are buffered but do not form a whole item yet.
+   */
+  | { type: 'head'; offset: number; pending: number }
+  /** The journal no longer has bytes at `from`; reading resumed at `to`. */
+  | { type: 'jump'; from: number; to: number }
+  /** A blocking read was interrupted through the `interrupt` signal; nothing was consumed. */
+  | { type: 'interrupted' }
+  /** More than maxFrameBytes are buffered at `offset` without completing a frame. */
+  | { type: 'oversized'; offset: number; buffered: number };
+
+/** Outcome of streaming a Write payload that could not be read whole. */
+export type PayloadShortfall =
+  { type: 'head'; offset: number } | { type: 'jump'; from: number; to: number };
+
+export interface LogReaderOptions {
+  /** Aborts reads (the caller turns that into its own error). */
+  signal?: AbortSignal;
+  /** Upper bound on bytes per journal read. */
+  readSize?: number;
+  /** Buffered bytes at which an incomplete frame is declared corrupt. */
+  maxFrameBytes?: number;
+  /** Called after every journal read with the offset read through. */
+  onRead?: (log: string, readThrough: number, bytes: number) => void;
+}
+
+/**
+ * Reads frames and raw Write payloads from one journal at a time through a FrameDecoder.
+ * Holds at most one read's worth of bytes plus an incomplete item, so memory stays bounded
+ * however long the log is. Seeking drops the buffer; the next read starts at the new offset.
+ */
+export class LogReader {
+  #journal: Journal | undefined;
+  #decoder = new FrameDecoder(0);
+  /** Offset of the next byte to ask the journal for (= decoder offset + buffered bytes). */
+  #fetchOffset = 0;
+  readonly #signal: AbortSignal | undefined;
+  readonly #readSize: number;
+  readonly #maxFrameBytes: number;
+  readonly #onRead: LogReaderOptions['onRead'];
+
+  constructor(options: LogReaderOptions = {}) {
+    this.#signal = options.signal;
+    this.#readSize = options.readSize ?? DEFAULT_READ_SIZE;
+    this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.#onRead = options.onRead;
+  }
+
+  /** The journal being read (undefined before the first seek). */
+  get journal(): Journal | undefined {
+    return this.#journal;
+  }
+
+  /** Offset of the next unconsumed byte. */
+  get offset(): number {
+    return this.#decoder.offset;
+  }
+
+  /** Positions the reader at `offset` of `journal`, dropping anything buffered. */
+  seek(journal: Journal, offset: number): void {
+    this.#journal = journal;
+    this.#decoder.reset(offset);
+    this.#fetchOffset = offset;
+  }
+
+  /**
+   * The next frame or garbage run. At the journal's write head, the reader waits for more bytes
+   * while its read position is below `waitBelow` (Infinity: always, i.e. tailing), and otherwise
+   * reports `head`. Appends are atomic, so an item that needs bytes beyond a transactional head
+   * is truncated, not "not yet written". `interrupt` cancels a wait without consuming anything.
+   */
+  async next(waitBelow: number, interrupt?: AbortSignal): Promise<LogItem> {
+    for (;;) {
+      const event = this.#event(false);
+      if (event !== undefined) return event;
+      if (this.#decoder.buffered() > this.#maxFrameBytes) {
+        return {
+          type: 'oversized',
+          offset: this.#decoder.offset,
+          buffered: this.#decoder.buffered(),
+        };
+      }
+      // Probe without waiting first: at the head, what is buffered must be decoded as it is
+      // (a desync scan cannot wait for a full window that may never be written).
+      let fetched = await this.#fetch(false, undefined);
+      if (fetched === 'head') {
+        const atHead = this.#event(true);
+        if (atHead !== undefined) return atHead;
+        if (this.#fetchOffset >= waitBelow) {
+          return { type: 'head', offset: this.#decoder.offset, pending: this.#decoder.buffered() };
+        }
+        fetched = await this.#fetch(true, interrupt);
+        if (fetched === 'interrupted') return { type: 'interrupted' };
+      }
+      if (typeof fetched === 'object') return fetched;
+    }
+  }
+
+  #event(atHead: boolean): LogItem | undefined {
+    const event = this.#decoder.next({ atHead });
+    if (event?.type === 'frame') return event;
+    if (event?.type === 'garbage') {
+      return { type: 'garbage', offset: event.offset, length: event.bytes.length };
+    }
+    // 'eof' needs end(), which a live journal never reaches.
+    return undefined;
+  }
+
+  /**
+   * Streams the next `length` raw bytes (a Write payload) to `sink` in pieces, in order. Returns
+   * undefined when all were delivered, or why they could not be: the head was reached at or
+   * beyond `waitBelow` (see next()), or the journal jumped over them.
+   */
+  async readRaw(
+    length: number,
+    waitBelow: number,
+    sink: (bytes: Uint8Array) => void | Promise<void>,
+  ): Promise<PayloadShortfall | undefined> {
+    let remaining = length;
+    while (remaining > 0) {
+      const piece = this.#decoder.takeRawUpTo(remaining);
+      if (piece !== undefined) {
+        remaining -= piece.length;
+        await sink(piece);
+        continue;
+      }
+      const fetched = await this.#fetch(this.#fetchOffset < waitBelow, undefined);
+      if (fetched === 'head') return { type: 'head', offset: this.#decoder.offset };
+      if (typeof fetched === 'object') return fetched;
+    }
+    return undefined;
+  }
+
+  /** Reads the next chunk into the decoder. */
+  async #fetch(
+    blocking: boolean,
+    interrupt: AbortSignal | undefined,
+  ): Promise<'head' | 'interrupted' | 'more' | { type: 'jump'; from: number; to: number }> {
+    const journal = this.#journal;
+    if (journal === undefined) throw new PlayerInvariantError('LogReader read before seek()');
+    const linked = linkSignals(this.#signal, interrupt);
+    const requested = this.#fetchOffset;
+    let result;
+    try {
+      result = await journal.read(requested, {
+        blocking,
+        maxBytes: this.#readSize,
+        signal: linked.signal,
+      });
+    } catch (err) {
+      if (err instanceof OffsetNotYetAvailableError) return 'head';
+      if (this.#signal?.aborted !== true && interrupt?.aborted === true) return 'interrupted';
+      throw err;
+    } finally {
+      linked.dispose();
+    }
+    const { offset, bytes } = result;
+    this.#onRead?.(journal.name, offset + bytes.length, bytes.length);
+    if (offset > requested) {
+      // The bytes before `offset` are gone: whatever partial item was buffered cannot complete.
+      const from = this.#decoder.offset;
+      this.#decoder.reset(offset);
+      this.#decoder.push(bytes);
+      this.#fetchOffset = offset + bytes.length;
+      return { type: 'jump', from, to: offset };
+    }
+    if (offset < requested) {
+      throw new PlayerInvariantError(
+        `journal ${journal.name} answered a read at ${requested} with bytes from ${offset}`,
+      );
+    }
+    this.#decoder.push(bytes);
+    this.#fetchOffset = offset + bytes.length;
+    return 'more';
+  }
+}
+
+/**
+ * One signal that fires when either input does, detached again by dispose(). (A reader makes one
+ * per read; AbortSignal.any would keep a dependent signal per read on long-lived inputs.)
+ */
+function linkSignals(
+  a: AbortSignal | undefined,
+  b: AbortSignal | undefined,
+): { signal: AbortSignal | undefined; dispose: () => void } {
+  if (a === undefined || b === undefined) return { signal: a ?? b, dispose: () => undefined };
+  const controller = new AbortController();
+  const onA = (): void => controller.abort(a.reason);
+  const onB = (): void => controller.abort(b.reason);
+  if (a.aborted) onA();
+  else if (b.aborted) onB();
+  a.addEventListener('abort', onA, { once: true });
+  b.addEventListener('abort', onB, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      a.removeEventListener('abort', onA);
+      b.removeEventListener('abort', onB);
+    },
+  };
+}

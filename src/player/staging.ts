@@ -1,0 +1,240 @@
+import path from 'node:path';
+import type { Fnode } from '../wire/types.js';
+import { LocalFsError, PlayerInvariantError, UnsafePathError } from './errors.js';
+import type { TargetFileHandle, TargetFs } from './target-fs.js';
+
+/** Sub-directory of the target directory in which live fnodes are staged during playback. */
+export const STAGING_DIR = '.fnodes';
+
+/** Staged files held open at once; older handles are closed and reopened on demand. */
+const DEFAULT_MAX_OPEN_FILES = 64;
+
+/** `dir/.fnodes/<fnode>`: where the content of a live fnode is built up. */
+export function stagedPath(dir: string, fnode: Fnode): string {
+  return path.join(dir, STAGING_DIR, String(fnode));
+}
+
+/**
+ * Resolves a recorded path (`/a/b`, relative to the recorded directory) under `dir`, refusing
+ * anything that would escape `dir` or land in the staging directory.
+ */
+export function targetPath(dir: string, recorded: string): string {
+  const joined = path.join(dir, recorded);
+  const rel = path.relative(dir, joined);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
+    throw new UnsafePathError(
+      recorded,
+      dir,
+      'it resolves outside the directory or to the directory itself',
+    );
+  }
+  if (rel === STAGING_DIR || rel.startsWith(`${STAGING_DIR}${path.sep}`)) {
+    throw new UnsafePathError(
+      recorded,
+      dir,
+      `it collides with the player's staging directory ${STAGING_DIR}`,
+    );
+  }
+  return joined;
+}
+
+/**
+ * Playback deletes its target directory first (and again on failure), so refuse one whose
+ * deletion would be a disaster: empty, or a file-system root.
+ */
+export function checkTargetDir(dir: string): void {
+  const resolved = path.resolve(dir);
+  if (dir === '' || resolved === path.parse(resolved).root) {
+    throw new UnsafePathError(
+      dir,
+      dir,
+      'playback deletes the target directory, so it must not be empty or a file-system root',
+    );
+  }
+}
+
+/** What makeLive needs to know about the recovered state (a view of the FSM). */
+export interface LiveState {
+  liveNodes: ReadonlyMap<Fnode, { links: ReadonlySet<string> }>;
+  properties: ReadonlyMap<string, string>;
+}
+
+/**
+ * The staged files of one playback: one file per live fnode under `dir/.fnodes`, written at the
+ * offsets the log says (holes read as zeros), deleted when the fnode dies, and finally hard-linked
+ * to every path of the fnode. A bounded number of handles stays open so that directories with
+ * many live files do not exhaust file descriptors.
+ */
+export class StagingArea {
+  readonly dir: string;
+  readonly #fs: TargetFs;
+  readonly #maxOpen: number;
+  /** Fnodes with a staged file. */
+  readonly #staged = new Set<Fnode>();
+  /** Open handles, least recently used first. */
+  readonly #open = new Map<Fnode, TargetFileHandle>();
+  #bytesWritten = 0;
+
+  private constructor(fs: TargetFs, dir: string, maxOpen: number) {
+    this.#fs = fs;
+    this.dir = dir;
+    this.#maxOpen = Math.max(1, maxOpen);
+  }
+
+  /** Deletes `dir` entirely and creates an empty staging directory in it. */
+  static async prepare(
+    fs: TargetFs,
+    dir: string,
+    maxOpen = DEFAULT_MAX_OPEN_FILES,
+  ): Promise<StagingArea> {
+    checkTargetDir(dir);
+    await attempt('remove', dir, () => fs.rm(dir, { recursive: true, force: true }));
+    const staging = path.join(dir, STAGING_DIR);
+    await attempt('create directory', staging, () => fs.mkdir(staging, { recursive: true }));
+    return new StagingArea(fs, dir, maxOpen);
+  }
+
+  get payloadBytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /** Fnodes that currently have a staged file (ascending). */
+  stagedFnodes(): Fnode[] {
+    return [...this.#staged].sort((a, b) => a - b);
+  }
+
+  /** Creates the staged file of a new fnode; it must not exist yet. */
+  async create(fnode: Fnode): Promise<void> {
+    const file = stagedPath(this.dir, fnode);
+    const handle = await attempt('create staged file', file, () =>
+      this.#fs.open(file, 'wx', 0o666),
+    );
+    this.#staged.add(fnode);
+    await this.#remember(fnode, handle);
+  }
+
+  /** Writes `bytes` at `position` of the fnode's staged file. */
+  async write(fnode: Fnode, position: number, bytes: Uint8Array): Promise<void> {
+    if (bytes.length === 0) return;
+    const handle = await this.#handle(fnode);
+    const file = stagedPath(this.dir, fnode);
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await attempt('write', file, () =>
+        handle.write(bytes, done, bytes.length - done, position + done),
+      );
+      if (bytesWritten <= 0) {
+        throw new LocalFsError('write', file, new Error('the file system wrote no bytes'));
+      }
+      done += bytesWritten;
+    }
+    this.#bytesWritten += bytes.length;
+  }
+
+  /** The fnode died (its last link was removed): close and delete its staged file. */
+  async remove(fnode: Fnode): Promise<void> {
+    if (!this.#staged.has(fnode)) {
+      throw new PlayerInvariantError(`fnode ${fnode} died but has no staged file`);
+    }
+    await this.#close(fnode);
+    const file = stagedPath(this.dir, fnode);
+    await attempt('remove staged file', file, () => this.#fs.unlink(file));
+    this.#staged.delete(fnode);
+  }
+
+  /**
+   * Moves the recovered state into place: hard-links each live fnode to each of its paths
+   * (creating parent directories), removes the staged names and the staging directory, and then
+   * writes the property files (last, so a property never appears before the files it describes).
+   * Returns the number of paths created.
+   */
+  async makeLive(state: LiveState): Promise<number> {
+    let created = 0;
+    const live = [...state.liveNodes.entries()].sort(([a], [b]) => a - b);
+    for (const [fnode] of live) {
+      if (!this.#staged.has(fnode)) {
+        throw new PlayerInvariantError(`live fnode ${fnode} has no staged file`);
+      }
+    }
+    if (this.#staged.size !== live.length) {
+      const extra = this.stagedFnodes().filter((f) => !state.liveNodes.has(f));
+      throw new PlayerInvariantError(`staged files of dead fnodes remain: ${extra.join(', ')}`);
+    }
+    for (const [fnode, node] of live) {
+      const source = stagedPath(this.dir, fnode);
+      for (const link of [...node.links].sort()) {
+        const target = targetPath(this.dir, link);
+        const parent = path.dirname(target);
+        await attempt('create directory', parent, () =>
+          this.#fs.mkdir(parent, { recursive: true }),
+        );
+        await attempt(`hard-link ${source} to`, target, () => this.#fs.link(source, target));
+        created++;
+      }
+      await this.remove(fnode);
+    }
+    const staging = path.join(this.dir, STAGING_DIR);
+    await attempt('remove staging directory', staging, () => this.#fs.rmdir(staging));
+
+    const encoder = new TextEncoder();
+    for (const [property, content] of [...state.properties.entries()].sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    )) {
+      const target = targetPath(this.dir, property);
+      const parent = path.dirname(target);
+      await attempt('create directory', parent, () => this.#fs.mkdir(parent, { recursive: true }));
+      await attempt('write property file', target, () =>
+        this.#fs.writeFile(target, encoder.encode(content), { flag: 'wx', mode: 0o666 }),
+      );
+      created++;
+    }
+    return created;
+  }
+
+  /** Closes every open handle, ignoring errors (used on abort, before the directory is removed). */
+  async closeAll(): Promise<void> {
+    const handles = [...this.#open.values()];
+    this.#open.clear();
+    await Promise.allSettled(handles.map((h) => h.close()));
+  }
+
+  async #handle(fnode: Fnode): Promise<TargetFileHandle> {
+    const open = this.#open.get(fnode);
+    if (open !== undefined) {
+      // Refresh its position in the LRU order.
+      this.#open.delete(fnode);
+      this.#open.set(fnode, open);
+      return open;
+    }
+    if (!this.#staged.has(fnode)) {
+      throw new PlayerInvariantError(`write to fnode ${fnode}, which has no staged file`);
+    }
+    const file = stagedPath(this.dir, fnode);
+    const handle = await attempt('reopen staged file', file, () => this.#fs.open(file, 'r+'));
+    await this.#remember(fnode, handle);
+    return handle;
+  }
+
+  async #remember(fnode: Fnode, handle: TargetFileHandle): Promise<void> {
+    this.#open.set(fnode, handle);
+    while (this.#open.size > this.#maxOpen) {
+      const oldest = this.#open.keys().next().value as Fnode;
+      await this.#close(oldest);
+    }
+  }
+
+  async #close(fnode: Fnode): Promise<void> {
+    const handle = this.#open.get(fnode);
+    if (handle === undefined) return;
+    this.#open.delete(fnode);
+    await attempt('close staged file', stagedPath(this.dir, fnode), () => handle.close());
+  }
+}
+
+async function attempt<T>(action: string, file: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw new LocalFsError(action, file, err);
+  }
+}
