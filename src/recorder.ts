@@ -1,0 +1,519 @@
+/**
+ * Recorder: turns file-system mutations that already happened under a directory into RecordedOps,
+ * sequences them through an FSM and appends them to a journal. Gazette's `recorder.go`
+ * semantics, with typed fail-fast errors where Gazette panics.
+ *
+ * Record calls are synchronous: each stamps its ops from the FSM, applies them to the FSM and
+ * hands ONE append to the journal before returning (the journal keeps call order). Durability is
+ * observed only through `barrier()` / `buildHints()`.
+ */
+import { posix } from 'node:path';
+import { authorFence, FSM } from './fsm.js';
+import type { AppendOptions, AppendResult, Journal, Registers } from './journal/journal.js';
+import {
+  FsmRejectedOpError,
+  InvalidAuthorError,
+  InvalidPropertyPathError,
+  InvalidRecorderDirError,
+  InvalidWriteError,
+  MissingPropertyContentError,
+  PathExistsError,
+  PathOutsideDirError,
+  PropertyNotUtf8Error,
+  PropertyPathMisuseError,
+  RecorderAbortedError,
+  UnfinishedPlaybackError,
+  UnknownFnodeError,
+  UnknownPathError,
+  WriteHeadRegressionError,
+} from './recorder-errors.js';
+import { seededBug } from './testing/faults.js';
+import { crc32c } from './wire/checksum.js';
+import { encodeRecordedOp } from './wire/codec.js';
+import { encodeFrame } from './wire/framing.js';
+import type { Author, Fnode, FSMHints, RecordedOp } from './wire/types.js';
+
+/** Paths recorded by content (Property ops) instead of as files: RocksDB's database GUID. */
+export const DEFAULT_PROPERTY_PATHS: readonly string[] = ['/IDENTITY'];
+
+export interface RecorderOptions {
+  /** The recovery log to append to. */
+  journal: Journal;
+  /** The FSM of the history so far (fresh, or from a finished playback). The Recorder owns it. */
+  fsm: FSM;
+  /** This Recorder's identity (see newRandomAuthor()). */
+  author: Author;
+  /** Absolute, clean POSIX path of the recorded directory. */
+  dir: string;
+  /** Cancels waits (open, barrier, buildHints); ops already recorded are still appended. */
+  signal?: AbortSignal;
+  /** Relative paths (with leading '/') recorded as properties. Default: DEFAULT_PROPERTY_PATHS. */
+  propertyPaths?: Iterable<string>;
+  /**
+   * Append without checking the author register. Only for tests that build raced histories on
+   * purpose: without the check, a zombie Recorder keeps appending after a hand-off.
+   */
+  disableRegisterChecks?: boolean;
+}
+
+/** Intent of an open, as POSIX open(2) flags express it. */
+export interface OpenFileFlags {
+  /** O_CREAT: create the file when the path is unknown. */
+  create?: boolean;
+  /** O_EXCL: the path must be unknown. */
+  exclusive?: boolean;
+  /** O_TRUNC: an existing file is replaced by a new, empty one. */
+  truncate?: boolean;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+}
+
+/** The op-specific part of a RecordedOp; the Recorder stamps the rest. */
+type OpBody = Pick<RecordedOp, 'create' | 'link' | 'unlink' | 'write' | 'property'>;
+
+const EMPTY = new Uint8Array(0);
+
+export class Recorder {
+  readonly #journal: Journal;
+  readonly #fsm: FSM;
+  readonly #author: Author;
+  readonly #dir: string;
+  readonly #signal: AbortSignal | undefined;
+  readonly #propertyPaths: ReadonlySet<string>;
+  /** Registers every append must match; undefined until open() placed the fence, or disabled. */
+  #checkRegisters: Registers | undefined;
+  #writeHead = 0;
+  /** Issue number of the append whose commit set #writeHead. */
+  #writeHeadAppend = 0;
+  #appendsIssued = 0;
+  /** Appends not yet settled (their tracking promises never reject). */
+  readonly #inflight = new Set<Promise<AppendResult | undefined>>();
+  #failed: Error | undefined;
+
+  private constructor(options: RecorderOptions) {
+    this.#journal = options.journal;
+    this.#fsm = options.fsm;
+    this.#author = options.author;
+    this.#dir = options.dir;
+    this.#signal = options.signal;
+    this.#propertyPaths = new Set(options.propertyPaths ?? DEFAULT_PROPERTY_PATHS);
+  }
+
+  /**
+   * Starts recording into `options.journal`. Waits for a barrier to learn the write head. When
+   * the journal is not the log the FSM last applied (a new or migrated log), appends a no-op that
+   * continues the FSM's history and sets this author's fence register, and waits for it.
+   */
+  static async open(options: RecorderOptions): Promise<Recorder> {
+    const { dir, author, fsm, journal } = options;
+    if (!isCleanAbsoluteDir(dir)) throw new InvalidRecorderDirError(dir);
+    if (!Number.isInteger(author) || author < 1 || author > 0xffffffff) {
+      throw new InvalidAuthorError(author);
+    }
+    if (fsm.hasRemainingHints()) throw new UnfinishedPlaybackError(journal.name);
+    for (const p of options.propertyPaths ?? []) {
+      if (!p.startsWith('/') || posix.normalize(p) !== p || p.endsWith('/')) {
+        throw new InvalidPropertyPathError(p);
+      }
+    }
+
+    const recorder = new Recorder(options);
+    // The first barrier carries no register check: the fence is not ours (yet).
+    await recorder.#await('opening the recorder', recorder.#settledAppend(EMPTY, {}), undefined);
+    const fence = authorFence(author);
+    if (journal.name !== fsm.lastLog) {
+      recorder.#sequence([{}], undefined, { unionRegisters: fence });
+      await recorder.#await('opening the recorder', recorder.#settleAll(), undefined);
+    }
+    recorder.#checkRegisters = options.disableRegisterChecks ? undefined : fence;
+    return recorder;
+  }
+
+  get dir(): string {
+    return this.#dir;
+  }
+  get author(): Author {
+    return this.#author;
+  }
+  get journal(): Journal {
+    return this.#journal;
+  }
+  /** The FSM being recorded into. Read it, never apply to it. */
+  get fsm(): FSM {
+    return this.#fsm;
+  }
+  /** A lower bound of the offset where the next recorded op will land. */
+  get writeHead(): number {
+    return this.#writeHead;
+  }
+  /** The error that stopped this Recorder, or undefined while it works. */
+  get failed(): Error | undefined {
+    return this.#failed;
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Queries that never change state (RecordedFs validates with them before touching a file).
+
+  /**
+   * The recorded form ('/rel/path') of an absolute path under the directory. Throws
+   * PathOutsideDirError for anything else (relative paths, the directory itself, paths outside).
+   */
+  relativePath(path: string): string {
+    if (!posix.isAbsolute(path)) throw new PathOutsideDirError(path, this.#dir);
+    const clean = posix.normalize(path);
+    const prefix = this.#dir === '/' ? '/' : this.#dir + '/';
+    if (!clean.startsWith(prefix) || clean.length === prefix.length || clean.endsWith('/')) {
+      throw new PathOutsideDirError(path, this.#dir);
+    }
+    return '/' + clean.slice(prefix.length);
+  }
+
+  /** Whether the absolute `path` is recorded as a property (e.g. <dir>/IDENTITY). */
+  isPropertyPath(path: string): boolean {
+    return this.#isProperty(this.relativePath(path));
+  }
+
+  /** The Fnode currently linked at the absolute `path`, if any. */
+  fnodeAt(path: string): Fnode | undefined {
+    return this.#fsm.links.get(this.relativePath(path));
+  }
+
+  /** Number of paths linked to `fnode` (0 when it is not live). */
+  linkCount(fnode: Fnode): number {
+    return this.#fsm.liveNodes.get(fnode)?.links.size ?? 0;
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Recording. Each method validates first (a refused call appends nothing), then sequences.
+  // Any error puts the Recorder in its failed state: it was told of a change it cannot record.
+
+  /** Records a create-or-truncate open of `path` (O_CREAT|O_TRUNC) and returns the new Fnode. */
+  recordCreate(path: string): Fnode {
+    return this.recordOpenFile(path, { create: true, truncate: true });
+  }
+
+  /**
+   * Records an open of `path` for writing. A truncating open of a known file records a new
+   * file identity (unlink + create); an open of a known file without truncation records nothing.
+   */
+  recordOpenFile(path: string, flags: OpenFileFlags): Fnode {
+    return this.#guard(() => {
+      const rel = this.relativePath(path);
+      if (this.#isProperty(rel)) throw new PropertyPathMisuseError(rel, 'open for writing');
+      const existing = this.#fsm.links.get(rel);
+      if (existing === undefined && flags.create !== true) {
+        throw new UnknownPathError(rel, 'an open without create', this.#journal.name);
+      }
+      if (existing !== undefined && flags.exclusive === true) {
+        throw new PathExistsError(rel, 'an exclusive create', this.#journal.name);
+      }
+      if (existing !== undefined && flags.truncate !== true) return existing;
+      const ops: OpBody[] = [];
+      if (existing !== undefined) ops.push({ unlink: { fnode: existing, path: rel } });
+      ops.push({ create: { path: rel } });
+      this.#sequence(ops);
+      return this.#fsm.links.get(rel)!;
+    });
+  }
+
+  /** Records `data` written at `offset` of `fnode` (zero-length writes too). */
+  recordWriteAt(fnode: Fnode, data: Uint8Array, offset: number): void {
+    this.#guard(() => {
+      if (!this.#fsm.liveNodes.has(fnode)) throw new UnknownFnodeError(fnode, this.#journal.name);
+      if (!Number.isSafeInteger(offset) || offset < 0) {
+        throw new InvalidWriteError(`offset ${offset} is not a non-negative integer`);
+      }
+      if (!Number.isSafeInteger(offset + data.length)) {
+        throw new InvalidWriteError(`offset ${offset} + length ${data.length} is too large`);
+      }
+      const write = { fnode, offset, length: data.length, payloadCrc32c: 0 };
+      if (data.length > 0) write.payloadCrc32c = crc32c(data);
+      this.#sequence([{ write }], data);
+    });
+  }
+
+  /** Records the removal of the file linked at `path`. */
+  recordRemove(path: string): void {
+    this.#guard(() => {
+      const rel = this.relativePath(path);
+      if (this.#isProperty(rel)) throw new PropertyPathMisuseError(rel, 'remove');
+      const fnode = this.#known(rel, 'removal');
+      this.#sequence([{ unlink: { fnode, path: rel } }]);
+    });
+  }
+
+  /** Records a new hard link `target` of the file at `src`. */
+  recordLink(src: string, target: string): void {
+    this.#guard(() => {
+      const from = this.relativePath(src);
+      const to = this.relativePath(target);
+      if (this.#isProperty(to)) throw new PropertyPathMisuseError(to, 'link onto');
+      if (this.#isProperty(from)) throw new PropertyPathMisuseError(from, 'link from');
+      const fnode = this.#known(from, 'a link');
+      if (this.#fsm.links.has(to)) throw new PathExistsError(to, 'a link', this.#journal.name);
+      this.#sequence([{ link: { fnode, path: to } }]);
+    });
+  }
+
+  /**
+   * Records the rename of `src` onto `target` as one append: unlink of a file at `target`, then a
+   * link of the source (or, when `target` is a property path, a property op holding
+   * `propertyContent`, the renamed file's content, which the caller read), then unlink of `src`.
+   * Renaming a path onto itself records nothing (POSIX makes it a no-op).
+   */
+  recordRename(src: string, target: string, propertyContent?: string): void {
+    this.#guard(() => {
+      const from = this.relativePath(src);
+      const to = this.relativePath(target);
+      if (this.#isProperty(from)) throw new PropertyPathMisuseError(from, 'rename');
+      const fnode = this.#known(from, 'a rename');
+      if (from === to) return;
+      const toProperty = this.#isProperty(to);
+      if (toProperty && propertyContent === undefined) throw new MissingPropertyContentError(to);
+      if (toProperty && !isWellFormedUtf16(propertyContent!)) {
+        throw new PropertyNotUtf8Error(from, to);
+      }
+      const ops: OpBody[] = [];
+      const previous = this.#fsm.links.get(to);
+      if (previous !== undefined) ops.push({ unlink: { fnode: previous, path: to } });
+      ops.push(
+        toProperty
+          ? { property: { path: to, content: propertyContent! } }
+          : { link: { fnode, path: to } },
+      );
+      ops.push({ unlink: { fnode, path: from } });
+      this.#sequence(ops);
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Waiting.
+
+  /**
+   * A zero-byte append (with the fence check): resolves, with the journal's write head, once
+   * every op recorded before the call is durable. Rejects with the Recorder's failure if any
+   * earlier append failed, or with RecorderAbortedError on abort.
+   */
+  barrier(options?: WaitOptions): Promise<AppendResult> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    const aborted = abortedSignal(this.#signal, options?.signal);
+    if (aborted) return Promise.reject(new RecorderAbortedError('barrier', aborted.reason));
+    return this.#await('barrier', this.#settledAppend(EMPTY, this.#appendOptions()), options);
+  }
+
+  /**
+   * Hints describing the recorded files, referencing only durable ops: the FSM is snapshotted
+   * now, then a barrier is awaited.
+   */
+  async buildHints(options?: WaitOptions): Promise<FSMHints> {
+    if (this.#failed) throw this.#failed;
+    const hints = this.#fsm.buildHints(this.#journal.name);
+    // Seeded bug for the crash-test harness: hand out hints before their ops are durable.
+    if (seededBug('hintsIncludeUnacked')) return hints;
+    await this.barrier(options);
+    return hints;
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Internals.
+
+  #guard<T>(record: () => T): T {
+    if (this.#failed) throw this.#failed;
+    try {
+      return record();
+    } catch (err) {
+      this.#fail(err);
+      throw err;
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (this.#failed) return;
+    this.#failed = err instanceof Error ? err : new Error(String(err));
+  }
+
+  #isProperty(rel: string): boolean {
+    return this.#propertyPaths.has(rel) || this.#fsm.properties.has(rel);
+  }
+
+  #known(rel: string, what: string): Fnode {
+    const fnode = this.#fsm.links.get(rel);
+    if (fnode === undefined) throw new UnknownPathError(rel, what, this.#journal.name);
+    return fnode;
+  }
+
+  #appendOptions(): AppendOptions {
+    return this.#checkRegisters ? { checkRegisters: this.#checkRegisters } : {};
+  }
+
+  /**
+   * Stamps each op from the FSM, encodes it, applies it, and appends all frames (then `payload`,
+   * a Write's data) as one journal append. The payload is copied: the caller may reuse its buffer.
+   */
+  #sequence(ops: readonly OpBody[], payload?: Uint8Array, options?: AppendOptions): void {
+    const frames: Uint8Array[] = [];
+    for (const body of ops) {
+      const op: RecordedOp = {
+        seqNo: this.#fsm.nextSeqNo,
+        checksum: this.#fsm.nextChecksum,
+        author: this.#author,
+        ...body,
+        firstOffset: 0,
+        lastOffset: 0,
+        log: '',
+      };
+      const encoded = encodeRecordedOp(op);
+      // Meta-fields are not written; the FSM uses them for segments. The write head is a lower
+      // bound of where this append lands.
+      op.firstOffset = this.#writeHead;
+      op.log = this.#journal.name;
+      try {
+        this.#fsm.apply(op, encoded);
+      } catch (err) {
+        throw new FsmRejectedOpError(describeOp(op), this.#journal.name, err);
+      }
+      frames.push(encodeFrame(encoded));
+    }
+    if (payload !== undefined) frames.push(payload);
+    void this.#trackAppend(concat(frames), options ?? this.#appendOptions());
+  }
+
+  /**
+   * Issues an append and tracks it: its commit advances the write head, its failure puts the
+   * Recorder in the failed state. The returned promise never rejects (undefined = failed), so
+   * an append nobody waits for cannot become an unhandled rejection.
+   */
+  #trackAppend(bytes: Uint8Array, options: AppendOptions): Promise<AppendResult | undefined> {
+    const issued = ++this.#appendsIssued;
+    let appended: Promise<AppendResult>;
+    try {
+      appended = this.#journal.append(bytes, options);
+    } catch (err) {
+      appended = Promise.reject(err);
+    }
+    const settled = appended.then(
+      (result) => {
+        this.#observeCommit(issued, result);
+        return result;
+      },
+      (err: unknown) => {
+        // The FSM already advanced past these ops; the log no longer matches it.
+        this.#fail(err);
+        return undefined;
+      },
+    );
+    this.#inflight.add(settled);
+    void settled.then(() => this.#inflight.delete(settled));
+    return settled;
+  }
+
+  #observeCommit(issued: number, result: AppendResult): void {
+    // Commits resolve in call order; one resolving late must not drag the lower bound back.
+    if (issued < this.#writeHeadAppend) return;
+    if (result.begin < this.#writeHead) {
+      this.#fail(
+        new WriteHeadRegressionError(this.#journal.name, this.#writeHead, result.begin, result.end),
+      );
+      return;
+    }
+    this.#writeHead = result.end;
+    this.#writeHeadAppend = issued;
+  }
+
+  /** Appends, then waits for it and every earlier append; rejects if the Recorder failed. */
+  async #settledAppend(bytes: Uint8Array, options: AppendOptions): Promise<AppendResult> {
+    const earlier = [...this.#inflight];
+    const own = this.#trackAppend(bytes, options);
+    await Promise.all(earlier);
+    const result = await own;
+    if (this.#failed || result === undefined) throw this.#failed;
+    return result;
+  }
+
+  /** Waits for every append issued so far; rejects if the Recorder failed. */
+  async #settleAll(): Promise<void> {
+    await Promise.all([...this.#inflight]);
+    if (this.#failed) throw this.#failed;
+  }
+
+  /** Waits for `work`, rejecting early with RecorderAbortedError when a signal aborts. */
+  #await<T>(what: string, work: Promise<T>, options: WaitOptions | undefined): Promise<T> {
+    const signals = [this.#signal, options?.signal].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
+    // An abort may leave `work` unobserved: keep its rejection from going unhandled.
+    work.catch(() => undefined);
+    if (signals.length === 0) return work;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (event: Event): void => {
+        cleanup();
+        reject(new RecorderAbortedError(what, (event.target as AbortSignal).reason));
+      };
+      const cleanup = (): void => {
+        for (const s of signals) s.removeEventListener('abort', onAbort);
+      };
+      for (const s of signals) {
+        if (s.aborted) {
+          reject(new RecorderAbortedError(what, s.reason));
+          return;
+        }
+        s.addEventListener('abort', onAbort, { once: true });
+      }
+      work.then(
+        (value) => {
+          cleanup();
+          resolve(value);
+        },
+        (err: unknown) => {
+          cleanup();
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+function isCleanAbsoluteDir(dir: string): boolean {
+  if (typeof dir !== 'string' || !posix.isAbsolute(dir)) return false;
+  return dir === '/' || (posix.normalize(dir) === dir && !dir.endsWith('/'));
+}
+
+function abortedSignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  return signals.find((s) => s?.aborted === true);
+}
+
+/** Lone surrogates cannot be encoded as UTF-8: a proto string would silently alter them. */
+function isWellFormedUtf16(s: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function describeOp(op: RecordedOp): string {
+  const { seqNo, create, link, unlink, write, property } = op;
+  const body = create
+    ? `create ${JSON.stringify(create.path)}`
+    : link
+      ? `link fnode ${link.fnode} -> ${JSON.stringify(link.path)}`
+      : unlink
+        ? `unlink fnode ${unlink.fnode} ${JSON.stringify(unlink.path)}`
+        : write
+          ? `write fnode ${write.fnode} [${write.offset}, +${write.length})`
+          : property
+            ? `property ${JSON.stringify(property.path)}`
+            : 'no-op';
+  return `SeqNo ${seqNo} (${body})`;
+}
