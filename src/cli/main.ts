@@ -2,11 +2,20 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { UsageError, type Verb } from './args.js';
-import { inspectVerb } from './inspect.js';
+import { hintsVerb } from './hints.js';
+import { exportVerb, importVerb } from './import-export.js';
+import { inspectWithLogVerb } from './inspect-log.js';
+import { playVerb } from './play.js';
+import { snapshotVerb } from './snapshot.js';
 
 /** Every verb of the command; a new verb is one module plus one entry here. */
 export const verbs: Readonly<Record<string, Verb>> = {
-  inspect: inspectVerb,
+  inspect: inspectWithLogVerb,
+  hints: hintsVerb,
+  play: playVerb,
+  import: importVerb,
+  export: exportVerb,
+  snapshot: snapshotVerb,
 };
 
 const PROGRAM = 'recoverylog';

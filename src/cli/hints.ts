@@ -1,0 +1,176 @@
+/**
+ * `recoverylog hints --log DIR`: the FSMHints of a log at its write head, computed by replaying
+ * the log from offset 0 through the Player with a target file system that discards everything:
+ * the same strict checks (sequence, checksums, Write payload CRCs) as a real recovery, and no
+ * file I/O at all.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { RecoveryLogError } from '../errors.js';
+import { syncDir } from '../hints-store.js';
+import { encodeHints, type HintsFormat } from '../hints.js';
+import { FileJournal } from '../journal/file.js';
+import type { Journal, JournalResolver } from '../journal/journal.js';
+import { Player, type PlayStats, type TargetFileHandle, type TargetFs } from '../player.js';
+import type { FSMHints } from '../wire/types.js';
+import { parseArgs, UsageError, type Verb } from './args.js';
+import { required } from './import-export.js';
+
+/** Hints name a log that none of the given journals holds. */
+export class UnknownJournalError extends RecoveryLogError {
+  readonly log: string;
+  constructor(log: string, known: readonly string[]) {
+    super(
+      'UnknownJournal',
+      `no journal named ${log} was given (the --log directories hold: ` +
+        `${known.length === 0 ? 'none' : known.join(', ')}); add --log DIR for the journal ` +
+        `named ${log}`,
+    );
+    this.log = log;
+  }
+}
+
+/** Resolves journal names among an explicit set of journals. */
+export function resolverFor(journals: readonly Journal[]): JournalResolver {
+  const byName = new Map(journals.map((j) => [j.name, j]));
+  return (name) => {
+    const journal = byName.get(name);
+    if (journal === undefined) throw new UnknownJournalError(name, [...byName.keys()]);
+    return journal;
+  };
+}
+
+const discardedHandle: TargetFileHandle = {
+  write: async (_buffer, _offset, length) => ({ bytesWritten: length }),
+  close: async () => undefined,
+};
+
+/**
+ * A TargetFs where every operation succeeds and nothing is stored: playing into it runs the
+ * whole playback logic (and its verification) without touching a disk.
+ */
+export const discardingTargetFs: TargetFs = {
+  rm: async () => undefined,
+  mkdir: async () => undefined,
+  open: async () => discardedHandle,
+  link: async () => undefined,
+  unlink: async () => undefined,
+  rmdir: async () => undefined,
+  writeFile: async () => undefined,
+};
+
+export interface HintsAtHeadOptions {
+  /** Skip what Gazette's raced writers may leave (garbage, rejected ops), as Player lenient. */
+  lenient?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (offset: number) => void;
+}
+
+/**
+ * Replays `journal` from offset 0 up to its write head (no files written) and returns the hints
+ * a Player would need to recover it, with the playback statistics.
+ */
+export async function hintsAtWriteHead(
+  journal: Journal,
+  options: HintsAtHeadOptions = {},
+): Promise<{ hints: FSMHints; stats: PlayStats }> {
+  const player = new Player({
+    fs: discardingTargetFs,
+    lenient: options.lenient,
+    signal: options.signal,
+    onProgress: options.onProgress && ((p) => options.onProgress!(p.offset)),
+  });
+  player.finishAtWriteHead();
+  const result = await player.play({
+    hints: { log: journal.name, liveNodes: [], properties: [] },
+    // Never touched: the discarding file system ignores every path.
+    dir: '/nonexistent/recoverylog-hints',
+    journals: resolverFor([journal]),
+  });
+  return { hints: result.fsm.buildHints(result.log), stats: result.stats };
+}
+
+/**
+ * Writes `bytes` to `file` atomically: temp file in the same directory, fsync, rename, fsync of
+ * the directory. A crash leaves the old file or the new one, never a torn one.
+ */
+export async function writeFileAtomically(file: string, bytes: Uint8Array): Promise<void> {
+  const target = resolve(file);
+  const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+  const handle = await open(temp, 'wx');
+  let renamed = false;
+  try {
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, target);
+    renamed = true;
+    await syncDir(dirname(target));
+  } finally {
+    if (!renamed) await rm(temp, { force: true });
+  }
+}
+
+const FLAGS = {
+  log: { type: 'string' },
+  lenient: { type: 'boolean' },
+  out: { type: 'string' },
+  format: { type: 'string' },
+} as const;
+
+export const hintsVerb: Verb = {
+  summary: 'print the FSMHints of a log at its write head (replays it, writes no files)',
+  usage: [
+    'Usage: recoverylog hints --log DIR [--lenient] [--out FILE [--format json|protobuf]]',
+    '',
+    'Replays the file journal in DIR from offset 0 to its write head, checking it as a',
+    'recovery would (sequence numbers, checksum chain, Write payload CRCs) but writing no',
+    'files, and prints the hints that recover it, as Gazette JSON (the form Gazette stores).',
+    '',
+    'Options:',
+    '  --log DIR        the journal directory',
+    '  --lenient        skip garbage and rejected ops as Gazette does (for imported Gazette',
+    '                   logs) instead of failing on them',
+    '  --out FILE       write the hints to FILE atomically instead of printing them',
+    '  --format FORMAT  with --out: json (default) or protobuf',
+    '',
+    'Exit status: 0 success; 1 when the log cannot be replayed (the message names the log',
+    'and offset); 2 on a usage error.',
+  ].join('\n'),
+  async run(argv: string[]): Promise<number> {
+    const { flags, positionals } = parseArgs(argv, FLAGS);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const log = required(flags.log, '--log DIR');
+    const format = parseFormat(flags.format);
+    if (flags.format !== undefined && flags.out === undefined) {
+      throw new UsageError('--format applies to --out FILE only (printed hints are JSON)');
+    }
+    const journal = await FileJournal.open(log);
+    let hints: FSMHints;
+    try {
+      ({ hints } = await hintsAtWriteHead(journal, { lenient: flags.lenient }));
+    } finally {
+      await journal.close();
+    }
+    if (flags.out !== undefined) {
+      await writeFileAtomically(flags.out, encodeHints(hints, format));
+      process.stderr.write(
+        `hints for ${hints.log} (${hints.liveNodes.length} live files, ` +
+          `${hints.properties.length} properties) written to ${resolve(flags.out)}\n`,
+      );
+    } else {
+      process.stdout.write(`${new TextDecoder().decode(encodeHints(hints, 'json'))}\n`);
+    }
+    return 0;
+  },
+};
+
+function parseFormat(value: string | undefined): HintsFormat {
+  if (value === undefined || value === 'json') return 'json';
+  if (value === 'protobuf') return 'protobuf';
+  throw new UsageError(`--format must be json or protobuf, not "${value}"`);
+}

@@ -1,0 +1,258 @@
+/**
+ * `recoverylog play`: recover a directory from one or more file journals, from stored hints or
+ * from offset 0, finishing at the write head (read-only) or after a fenced hand-off no-op
+ * (taking ownership of the log).
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { RecoveryLogError } from '../errors.js';
+import { decodeHints } from '../hints.js';
+import { FileJournal } from '../journal/file.js';
+import type { Journal } from '../journal/journal.js';
+import { Player, type PlaybackWarning, type PlayResult, type PlayStats } from '../player.js';
+import type { Author, FSMHints } from '../wire/types.js';
+import { parseArgs, UsageError, type Verb } from './args.js';
+import { resolverFor, UnknownJournalError } from './hints.js';
+import { required } from './import-export.js';
+import { createProgress, formatBytes } from './progress.js';
+
+/** Two --log directories hold journals with the same name. */
+export class DuplicateJournalError extends RecoveryLogError {
+  constructor(name: string, dirs: readonly string[]) {
+    super(
+      'DuplicateJournal',
+      `journal name ${name} is held by more than one --log directory (${dirs.join(', ')}); ` +
+        'give each journal once',
+    );
+  }
+}
+
+/** The hints file cannot be read or decoded. */
+export class HintsFileError extends RecoveryLogError {
+  readonly file: string;
+  constructor(file: string, cause: unknown) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super('InvalidHintsFile', `hints file ${file}: ${detail}`, { cause });
+    this.file = file;
+  }
+}
+
+/** The target directory holds files and --force was not given. */
+export class TargetNotEmptyError extends RecoveryLogError {
+  readonly dir: string;
+  constructor(dir: string) {
+    super(
+      'TargetNotEmpty',
+      `${dir} exists and is not empty; playback deletes the target directory first, so pass ` +
+        '--force to replace it, or choose a new --dir',
+    );
+    this.dir = dir;
+  }
+}
+
+/** Throws TargetNotEmptyError when `dir` is a directory with entries (or not a directory). */
+export async function assertReplaceable(dir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new TargetNotEmptyError(dir);
+    throw err;
+  }
+  if (entries.length > 0) throw new TargetNotEmptyError(dir);
+}
+
+/** Parses a hand-off author: decimal or 0x-hex, a uint32 other than 0. */
+export function parseAuthor(text: string): Author {
+  const value = /^0x[0-9a-f]{1,8}$/i.test(text)
+    ? Number.parseInt(text.slice(2), 16)
+    : /^[0-9]{1,10}$/.test(text)
+      ? Number(text)
+      : NaN;
+  if (!Number.isInteger(value) || value < 1 || value > 0xffffffff) {
+    throw new UsageError(
+      `--handoff needs an author: an integer in 1..4294967295 (decimal or 0x-hex), not "${text}"`,
+    );
+  }
+  return value;
+}
+
+/** Reads hints (Gazette JSON or protobuf) from a file. */
+export async function readHintsFile(file: string): Promise<FSMHints> {
+  try {
+    return decodeHints(await readFile(file));
+  } catch (err) {
+    throw new HintsFileError(file, err);
+  }
+}
+
+/** Opens file journals, failing on duplicate names; closes what was opened on failure. */
+export async function openJournals(dirs: readonly string[]): Promise<Journal[]> {
+  const journals: FileJournal[] = [];
+  try {
+    for (const dir of dirs) journals.push(await FileJournal.open(dir));
+    const seen = new Map<string, string>();
+    for (const j of journals) {
+      const other = seen.get(j.name);
+      if (other !== undefined) throw new DuplicateJournalError(j.name, [other, j.dir]);
+      seen.set(j.name, j.dir);
+    }
+    return journals;
+  } catch (err) {
+    await Promise.all(journals.map((j) => j.close().catch(() => undefined)));
+    throw err;
+  }
+}
+
+export interface PlayOptions {
+  /** Hints to start from; default: the first journal from offset 0. */
+  hints?: FSMHints;
+  lenient?: boolean;
+  /** Take ownership with a hand-off no-op by this author; default: finish at the write head. */
+  handoff?: Author;
+  signal?: AbortSignal;
+  onProgress?: (bytesRead: number) => void;
+  onWarning?: (warning: PlaybackWarning) => void;
+}
+
+/** Plays `journals` (the first is the primary log when no hints are given) into `dir`. */
+export async function playJournals(
+  journals: readonly Journal[],
+  dir: string,
+  options: PlayOptions = {},
+): Promise<PlayResult> {
+  if (journals.length === 0) throw new UsageError('play needs at least one --log DIR');
+  const hints = options.hints ?? { log: journals[0].name, liveNodes: [], properties: [] };
+  if (!journals.some((j) => j.name === hints.log)) {
+    throw new UnknownJournalError(
+      hints.log,
+      journals.map((j) => j.name),
+    );
+  }
+  let bytesRead = 0;
+  const player = new Player({
+    lenient: options.lenient,
+    signal: options.signal,
+    onWarning: options.onWarning,
+    onProgress:
+      options.onProgress &&
+      ((p) => {
+        // readThrough is only a bound; count what the reader has consumed, per read.
+        bytesRead = Math.max(bytesRead, p.offset);
+        options.onProgress!(bytesRead);
+      }),
+  });
+  if (options.handoff !== undefined) player.injectHandoff(options.handoff);
+  else player.finishAtWriteHead();
+  return player.play({ hints, dir: resolve(dir), journals: resolverFor(journals) });
+}
+
+/** The one-line summary printed after a successful play. */
+export function playSummary(
+  result: PlayResult,
+  journalBytes: number,
+  handoff: Author | undefined,
+): string {
+  const s: PlayStats = result.stats;
+  const skipped = Object.entries(s.opsSkipped)
+    .filter(([, n]) => (n ?? 0) > 0)
+    .map(([reason, n]) => `${reason} ${n}`);
+  const skippedTotal = Object.values(s.opsSkipped).reduce<number>((a, n) => a + (n ?? 0), 0);
+  return (
+    `played ${result.log} into ${result.dir}: ${s.opsApplied} ops applied, ` +
+    `${skippedTotal} skipped${skipped.length > 0 ? ` (${skipped.join(', ')})` : ''}, ` +
+    `${s.bytesRead} of ${journalBytes} journal bytes read, ${s.files} files, ` +
+    `${s.seconds.toFixed(3)} s` +
+    (handoff !== undefined ? `, hand-off by author ${handoff}` : '')
+  );
+}
+
+const FLAGS = {
+  log: { type: 'string', multiple: true },
+  hints: { type: 'string' },
+  dir: { type: 'string' },
+  lenient: { type: 'boolean' },
+  handoff: { type: 'string' },
+  force: { type: 'boolean' },
+} as const;
+
+const MAX_WARNINGS_SHOWN = 20;
+
+export const playVerb: Verb = {
+  summary: 'recover a directory from file journals (and optional hints)',
+  usage: [
+    'Usage: recoverylog play --log DIR [--log DIR2 ...] [--hints FILE] --dir OUT',
+    '                        [--lenient] [--handoff AUTHOR] [--force]',
+    '',
+    'Rebuilds the recorded directory into OUT, which must not exist or be empty (unless',
+    '--force), and is removed again if playback fails. Without --hints, plays the journal of',
+    'the first --log from offset 0; with --hints, reads only what the hints say is live,',
+    'resolving the journals they name among the --log directories. Prints a one-line',
+    'summary; shows a progress bar on a terminal.',
+    '',
+    'Options:',
+    '  --log DIR         a file journal directory (repeat for hints that span several logs)',
+    '  --hints FILE      FSMHints to start from (Gazette JSON or protobuf)',
+    '  --dir OUT         the directory to recover into',
+    '  --lenient         skip garbage and rejected ops as Gazette does (for imported Gazette',
+    '                    logs) instead of failing on them',
+    '  --handoff AUTHOR  take ownership of the log: append a fenced hand-off no-op by AUTHOR',
+    '                    (1..4294967295) at the write head and finish after it; without it,',
+    '                    playback is read-only and finishes at the write head',
+    '  --force           replace OUT even if it exists and holds files (it is deleted first)',
+    '',
+    'Exit status: 0 recovered; 1 on failure (the message names the log and offset); 2 on a',
+    'usage error.',
+  ].join('\n'),
+  async run(argv: string[]): Promise<number> {
+    const { flags, positionals } = parseArgs(argv, FLAGS);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    if (flags.log.length === 0) throw new UsageError('missing --log DIR');
+    const dir = required(flags.dir, '--dir OUT');
+    const handoff = flags.handoff === undefined ? undefined : parseAuthor(flags.handoff);
+    const hints = flags.hints === undefined ? undefined : await readHintsFile(flags.hints);
+    if (!flags.force) await assertReplaceable(resolve(dir));
+
+    const journals = await openJournals(flags.log);
+    const controller = new AbortController();
+    const onSignal = () => controller.abort(new Error('interrupted'));
+    process.once('SIGINT', onSignal);
+    let warnings = 0;
+    try {
+      const heads = await Promise.all(journals.map((j) => j.head()));
+      const journalBytes = heads.reduce((a, b) => a + b, 0);
+      const progress = createProgress({
+        label: `playing ${hints?.log ?? journals[0].name}`,
+        total: journalBytes,
+      });
+      let result: PlayResult;
+      try {
+        result = await playJournals(journals, dir, {
+          hints,
+          lenient: flags.lenient,
+          handoff,
+          signal: controller.signal,
+          onProgress: (done) => progress.update(done),
+          onWarning: (w) => {
+            warnings += 1;
+            if (warnings <= MAX_WARNINGS_SHOWN) {
+              progress.finish();
+              process.stderr.write(`warning: ${w.log} at offset ${w.offset}: ${w.message}\n`);
+            }
+          },
+        });
+      } finally {
+        progress.finish();
+      }
+      if (warnings > MAX_WARNINGS_SHOWN) {
+        process.stderr.write(`(${warnings - MAX_WARNINGS_SHOWN} more warnings not shown)\n`);
+      }
+      process.stdout.write(`${playSummary(result, journalBytes, handoff)}\n`);
+      return 0;
+    } finally {
+      process.off('SIGINT', onSignal);
+      await Promise.all(journals.map((j) => j.close()));
+    }
+  },
+};

@@ -1,0 +1,194 @@
+/**
+ * recoverylog: record every file-system mutation of a directory into an append-only journal,
+ * and rebuild the directory anywhere from it (Gazette recoverylog compatible).
+ *
+ * Recording:  Recorder.open({ journal, fsm, author, dir }) and new RecordedFs(recorder, fs).
+ * Recovering: new Player().play({ hints, dir, journals }), from hints kept in a HintsStore.
+ */
+
+// Errors: every error thrown on purpose extends RecoveryLogError and has a stable `code`.
+export { RecoveryLogError } from './errors.js';
+
+// Wire format: shapes, codecs, framing, checksums.
+export type {
+  Author,
+  CreateOp,
+  Fnode,
+  FnodeSegments,
+  FSMHints,
+  LinkOp,
+  OpKind,
+  Property,
+  RecordedOp,
+  Segment,
+  WriteOp,
+} from './wire/types.js';
+export { opKind } from './wire/types.js';
+export {
+  decodeFSMHints,
+  decodeRecordedOp,
+  encodeFSMHints,
+  encodeRecordedOp,
+} from './wire/codec.js';
+export {
+  DEFAULT_DESYNC_WINDOW,
+  encodeFrame,
+  FRAME_HEADER_LENGTH,
+  FRAME_MAGIC,
+  FrameDecoder,
+  type FrameDecoderOptions,
+  type FrameEvent,
+  type NextOptions,
+} from './wire/framing.js';
+export { crc32c, crc32cUpdate } from './wire/checksum.js';
+export {
+  FrameDecoderUsageError,
+  Int64RangeError,
+  MalformedStringError,
+  ProtoDecodeError,
+  Uint32RangeError,
+  UnexpectedEOFError,
+} from './wire/errors.js';
+
+// FSM, segments and hints.
+export {
+  authorFence,
+  ErrChecksumMismatch,
+  ErrExpectedHintedFnode,
+  ErrFnodeNotTracked,
+  ErrLinkExists,
+  ErrNoSuchLink,
+  ErrNotHintedAuthor,
+  ErrPropertyExists,
+  ErrWrongSeqNo,
+  FSM,
+  FSM_ERROR_TEXT,
+  FSMError,
+  newRandomAuthor,
+  type FnodeState,
+  type FSMErrorCode,
+} from './fsm.js';
+export {
+  describeSegment,
+  SegmentConsistencyError,
+  SegmentRangeError,
+  SegmentSet,
+  SegmentValidationError,
+  validateSegment,
+} from './segment.js';
+export {
+  decodeHints,
+  encodeHints,
+  hintsFromJSON,
+  hintsToJSON,
+  HintsDecodeError,
+  HintsValidationError,
+  liveLogSegments,
+  validateHints,
+  type HintsFormat,
+} from './hints.js';
+export {
+  HintsStore,
+  StoredHintsError,
+  type HintsStoreOptions,
+  type StoredHints,
+} from './hints-store.js';
+
+// Journals.
+export type {
+  AppendOptions,
+  AppendResult,
+  Journal,
+  JournalResolver,
+  ReadOptions,
+  ReadResult,
+  Registers,
+} from './journal/journal.js';
+export {
+  FileJournal,
+  InvalidAppendError,
+  InvalidJournalNameError,
+  InvalidOffsetError,
+  JournalAppendAbortedError,
+  JournalClosedError,
+  JournalCorruptError,
+  JournalExistsError,
+  JournalFailedError,
+  JournalLockedError,
+  JournalNotFoundError,
+  JournalReadAbortedError,
+  JournalWriteError,
+  MemoryJournal,
+  OffsetNotYetAvailableError,
+  RegisterMismatchError,
+  type FileJournalOptions,
+  type MemoryJournalOptions,
+  type MemoryJournalSnapshot,
+} from './journal/index.js';
+export { journalNameProblem } from './journal-name.js';
+
+// Recording.
+export {
+  DEFAULT_PROPERTY_PATHS,
+  Recorder,
+  type OpenFileFlags,
+  type RecorderOptions,
+  type WaitOptions,
+} from './recorder.js';
+export {
+  FsmRejectedOpError,
+  // The Player has its own InvalidAuthorError (hand-off authors); this one is the Recorder's.
+  InvalidAuthorError as InvalidRecorderAuthorError,
+  InvalidPropertyPathError,
+  InvalidRecorderDirError,
+  InvalidWriteError,
+  MissingPropertyContentError,
+  NotSupportedError,
+  PathExistsError,
+  PathOutsideDirError,
+  PropertyNotUtf8Error,
+  PropertyPathMisuseError,
+  RecorderAbortedError,
+  UnfinishedPlaybackError,
+  UnknownFnodeError,
+  UnknownPathError,
+  UntrackedFileError,
+  WriteHeadRegressionError,
+} from './recorder-errors.js';
+export {
+  RecordedFileHandle,
+  RecordedFs,
+  type AccessMode,
+  type BaseFileHandle,
+  type BaseFs,
+  type BaseStats,
+  type FileData,
+  type OpenFlags,
+  type WriteFileOptions,
+} from './recorded-fs.js';
+
+// Recovering.
+export {
+  CorruptLogError,
+  CorruptPayloadError,
+  HandoffAlreadyRequestedError,
+  InvalidAuthorError,
+  LocalFsError,
+  nodeTargetFs,
+  PlaybackAbortedError,
+  Player,
+  PlayerInvariantError,
+  PlayerReusedError,
+  PossibleDataLossError,
+  STAGING_DIR,
+  UnsafePathError,
+  type CorruptionKind,
+  type PlayArgs,
+  type PlaybackWarning,
+  type PlayerOptions,
+  type PlayResult,
+  type PlayStats,
+  type SkipReason,
+  type TargetFileHandle,
+  type TargetFs,
+} from './player.js';
