@@ -48,7 +48,7 @@ chroot /newroot /usr/bin/env -i \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME=/root TERM=dumb DM_DISABLE_UDEV=1 \
   DMFLAKEY_JOB_DIR="$job" DMFLAKEY_SCRATCH_DEV=/dev/vda \
-  /bin/sh "$job/guest.sh"
+  /bin/bash "$job/guest.sh"
 rc=$?
 echo "$rc" >"/newroot$job/guest.rc"
 sync

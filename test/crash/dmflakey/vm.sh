@@ -1,0 +1,317 @@
+#!/bin/bash
+# vm.sh - run a command next to a REAL dm-flakey device, on machines whose own kernel has no
+# device-mapper: boots Debian's stock kernel (dm-mod and dm-flakey are modules there) under QEMU.
+#
+#   test/crash/dmflakey/vm.sh [-- CMD ARGS...]
+#
+# CMD (default: a short self-check) runs inside the VM, in the project directory, and vm.sh
+# exits with its status. Inside the VM:
+#   - dm-mod and dm-flakey are loaded; DM_DISABLE_UDEV=1 is set (there is no udev);
+#   - the host's / is visible read-only with a throw-away tmpfs overlay on top, so the host's
+#     node, dmsetup, mkfs.ext4, e2fsck and this checkout (node_modules included) are used as is;
+#   - $DMFLAKEY_SCRATCH_DEV (/dev/vda) is a blank scratch disk;
+#   - $DMFLAKEY_JOB_DIR is a read-write folder shared with the host (ledgers, results; it is the
+#     only way files come back out, besides the console);
+#   - every DMFLAKEY_* variable of the caller's environment is passed through.
+#
+# Everything it needs is set up on first use, with no manual step: missing apt packages are
+# installed (qemu-system-x86, busybox-static, dmsetup, e2fsprogs); the kernel .deb is fetched with
+# `apt-get download` and unpacked privately into .vm-cache/ at the repository root (installing
+# linux-image-amd64 would drag in udev/initramfs-tools); the initramfs is built there from
+# guest-init.sh. Later runs reuse the cache (rebuilt when guest-init.sh or the kernel changes).
+#
+# When the VM route is impossible here (not root and no password-less sudo, not x86_64, no apt,
+# packages or kernel not installable), it prints one line
+#     dmflakey: SKIPPED (<reason>)
+# and exits with $DMFLAKEY_SKIP_EXIT (default 0; set e.g. 77 to tell a skip from a pass by the
+# exit code alone, or 1 to make a skip fail). Any other failure (the VM did not boot or finish)
+# exits 3; an error in this script's own usage exits 2.
+#
+# Knobs: DMFLAKEY_MEM (MiB, 1024), DMFLAKEY_SMP (2), DMFLAKEY_DISK_SIZE (scratch disk, 512M),
+# DMFLAKEY_TIMEOUT (seconds for the VM, 780), DMFLAKEY_KEEP_JOB=1 (keep the job folder even on
+# success; it is always kept on failure), DMFLAKEY_TIMESTAMPS=1 (prefix console lines with
+# "[vm +N s]"), DMFLAKEY_LOGLEVEL (guest kernel console loglevel, 3), DMFLAKEY_CACHE (cache dir).
+#
+# Accelerator: TCG (software emulation). On our machines /dev/kvm is a paravirtual KVM (PVM)
+# that cannot run a stock kernel; real hardware KVM is used when present. Guest code runs
+# ~12x slower under TCG, so callers keep per-step workloads small.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../../.." && pwd)
+T0=$EPOCHREALTIME
+CACHE=${DMFLAKEY_CACHE:-$REPO/.vm-cache}
+MEM=${DMFLAKEY_MEM:-1024}
+SMP=${DMFLAKEY_SMP:-2}
+DISK_SIZE=${DMFLAKEY_DISK_SIZE:-512M}
+TIMEOUT=${DMFLAKEY_TIMEOUT:-780}
+# Modules wanted in the guest; their dependencies are added from each module's modinfo.
+WANT_MODULES="virtio_pci virtio_blk dm-mod dm-flakey crc32c_generic ext4 9pnet_virtio 9p overlay"
+export DEBIAN_FRONTEND=noninteractive
+
+seconds_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}'; }
+say() { printf 'dmflakey-vm[%5ss] %s\n' "$(seconds_since "$T0")" "$*" >&2; }
+skip() {
+  echo "dmflakey: SKIPPED ($*)"
+  exit "${DMFLAKEY_SKIP_EXIT:-0}"
+}
+fail() {
+  say "ERROR: $*"
+  exit 3
+}
+
+CMD=()
+if [ $# -gt 0 ]; then
+  [ "$1" = "--" ] || { echo "usage: $0 [-- CMD ARGS...]" >&2; exit 2; }
+  shift
+  CMD=("$@")
+  [ ${#CMD[@]} -gt 0 ] || { echo "usage: $0 [-- CMD ARGS...]: no command after --" >&2; exit 2; }
+fi
+
+# ------------------------------------------------------------------ 0. can this machine do it?
+if [ "$(id -u)" != 0 ]; then
+  # Root is needed for apt-get and for nothing else; use password-less sudo when there is one
+  # (as on hosted CI runners), keeping the caller's PATH (node) and DMFLAKEY_* settings.
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    say "not root: re-running under sudo"
+    keep=("PATH=$PATH")
+    while IFS= read -r setting; do keep+=("$setting"); done < <(env | grep -E '^DMFLAKEY_[A-Z0-9_]*=')
+    exec sudo -n env "${keep[@]}" "$0" "$@"
+  fi
+  skip "needs root (apt-get, QEMU set-up) and sudo -n is not available"
+fi
+[ "$(uname -m)" = x86_64 ] || skip "the VM recipe is x86_64-only; this host is $(uname -m)"
+command -v apt-get >/dev/null && command -v dpkg-query >/dev/null ||
+  skip "no apt-get/dpkg on this host: cannot install QEMU nor fetch the Debian kernel"
+command -v node >/dev/null || skip "node is not on PATH (the guest runs the host's node)"
+
+# ------------------------------------------------------------------ 1. host packages
+apt_updated=
+apt_update() {
+  [ -z "$apt_updated" ] || return 0
+  say "apt-get update"
+  apt-get update -o DPkg::Lock::Timeout=300 -qq >/dev/null 2>&1 || say "apt-get update failed (continuing with the lists there are)"
+  apt_updated=1
+}
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+missing=()
+installed qemu-system-x86 || missing+=(qemu-system-x86)
+installed busybox-static || missing+=(busybox-static) # the initramfs userland
+command -v dmsetup >/dev/null || missing+=(dmsetup)   # the guest runs the host's copies of these
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+command -v xz >/dev/null || missing+=(xz-utils)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_update
+  say "apt-get install ${missing[*]}"
+  apt_log=$(mktemp)
+  if ! apt-get install -o DPkg::Lock::Timeout=300 --no-install-recommends -y -qq "${missing[@]}" >"$apt_log" 2>&1; then
+    reason=$(grep -E '^(E|W):' "$apt_log" | tail -1)
+    rm -f "$apt_log"
+    skip "apt-get install ${missing[*]} failed: ${reason:-see apt-get output}"
+  fi
+  rm -f "$apt_log"
+fi
+for tool in qemu-system-x86_64 dmsetup mkfs.ext4 e2fsck blockdev xz; do
+  command -v "$tool" >/dev/null || skip "host lacks $tool after installing packages"
+done
+[ -x /bin/busybox ] || skip "/bin/busybox missing after installing busybox-static"
+
+# ------------------------------------------------------------------ 2. kernel + initramfs (cached)
+kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+KPKG=$(kernel_package || true)
+if [ -z "$KPKG" ]; then
+  apt_update
+  KPKG=$(kernel_package || true)
+fi
+[ -n "$KPKG" ] || skip "apt cannot resolve linux-image-amd64 to a kernel package"
+KVER=${KPKG#linux-image-}
+RECIPE=$({ cat "$HERE/guest-init.sh"; echo "$WANT_MODULES"; } | sha256sum | cut -c1-12)
+KDIR=$CACHE/kernel/$KVER-$RECIPE
+
+# Prints the module names a .ko declares in its modinfo "depends=" (the .deb has no modules.dep).
+module_depends() {
+  case "$1" in
+    *.xz) xz -dc "$1" ;;
+    *.zst) zstd -qdc "$1" ;;
+    *) cat "$1" ;;
+  esac | tr '\0' '\n' | grep -a -m1 '^depends=' | sed 's/^depends=//; s/,/ /g' || true
+}
+
+build_kernel_dir() {
+  local x moddir t f p n out
+  x=$(mktemp -d "$CACHE/extract.XXXXXX")
+  chmod 755 "$x"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$x'" EXIT
+  # The .deb is kept, so a change of guest-init.sh only rebuilds the initramfs.
+  local deb
+  deb=$(ls "$CACHE/debs/$KPKG"_*.deb 2>/dev/null | head -1 || true)
+  if [ -z "$deb" ]; then
+    apt_update
+    say "apt-get download $KPKG"
+    mkdir -p "$CACHE/debs"
+    (cd "$x" && apt-get download -q -o APT::Sandbox::User=root "$KPKG" >/dev/null 2>&1) ||
+      skip "apt-get download $KPKG failed"
+    rm -f "$CACHE/debs/"*.deb # an older kernel's
+    mv "$x"/"$KPKG"_*.deb "$CACHE/debs/"
+    deb=$(ls "$CACHE/debs/$KPKG"_*.deb | head -1)
+  fi
+  dpkg-deb -x "$deb" "$x/root"
+  moddir=$x/root/lib/modules/$KVER
+  [ -d "$moddir/kernel" ] || fail "$KPKG has no lib/modules/$KVER/kernel"
+
+  # Module load order: dependencies first.
+  declare -A path_of=() seen=()
+  local order=()
+  while IFS= read -r f; do
+    n=${f##*/}
+    n=${n%%.ko*}
+    path_of[${n//-/_}]=${f#"$moddir"/}
+  done < <(find "$moddir/kernel" -name '*.ko*')
+  add_module() {
+    local name=${1//-/_} dep
+    [ -n "${path_of[$name]:-}" ] || fail "module $1 is not in $KPKG"
+    [ -z "${seen[$name]:-}" ] || return 0
+    seen[$name]=1
+    for dep in $(module_depends "$moddir/${path_of[$name]}"); do add_module "$dep"; done
+    order+=("${path_of[$name]}")
+  }
+  for n in $WANT_MODULES; do add_module "$n"; done
+
+  t=$x/initramfs
+  mkdir -p "$t/bin" "$t/mods"
+  : >"$t/modules.order"
+  for p in "${order[@]}"; do
+    f=${p##*/}
+    case "$f" in
+      *.ko.xz) xz -dc "$moddir/$p" >"$t/mods/${f%.xz}" && f=${f%.xz} ;;
+      *.ko.zst) zstd -qdc "$moddir/$p" >"$t/mods/${f%.zst}" && f=${f%.zst} ;;
+      *) cp "$moddir/$p" "$t/mods/$f" ;;
+    esac
+    echo "$f" >>"$t/modules.order"
+  done
+  cp /bin/busybox "$t/bin/busybox"
+  for n in sh mount umount mkdir cat sed cut insmod chroot poweroff sync echo; do ln -s busybox "$t/bin/$n"; done
+  cp "$HERE/guest-init.sh" "$t/init"
+  chmod 755 "$t/init"
+
+  out=$x/out
+  mkdir -p "$out"
+  (cd "$t" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$out/initrd.gz"
+  cp "$x/root/boot/vmlinuz-$KVER" "$out/vmlinuz"
+  # Keep the kernel decompressed too: QEMU boots an ELF vmlinux through its PVH entry point,
+  # which skips ~3 s of XZ decompression under TCG.
+  local off
+  off=$(LC_ALL=C grep -obUaP '\xfd\x37\x7a\x58\x5a\x00' "$out/vmlinuz" | head -1 | cut -d: -f1 || true)
+  if [ -n "$off" ] &&
+    xz -dc --single-stream < <(tail -c +$((off + 1)) "$out/vmlinuz") >"$out/vmlinux" 2>/dev/null &&
+    [ "$(head -c 4 "$out/vmlinux" | od -An -c | tr -d ' ')" = '177ELF' ]; then
+    :
+  else
+    rm -f "$out/vmlinux"
+    say "note: could not decompress the kernel; booting the bzImage instead"
+  fi
+  tr '\n' ' ' <"$t/modules.order" >"$out/modules.txt"
+  rm -rf "$CACHE/kernel/"* # builds of other kernels or recipes
+  mv "$out" "$KDIR"
+  rm -rf "$x"
+  trap - EXIT
+  say "built $KDIR (modules: $(cat "$KDIR/modules.txt"))"
+}
+
+mkdir -p "$CACHE/kernel" "$CACHE/jobs"
+exec 9>"$CACHE/.lock"
+flock 9 # concurrent runs share the cache; one builds it
+if [ -s "$KDIR/vmlinuz" ] && [ -s "$KDIR/initrd.gz" ]; then
+  say "using cached kernel $KVER ($KDIR)"
+else
+  build_kernel_dir
+fi
+flock -u 9
+exec 9>&-
+
+# ------------------------------------------------------------------ 3. accelerator
+ACCEL=${DMFLAKEY_ACCEL:-tcg}
+if [ -z "${DMFLAKEY_ACCEL:-}" ] && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] &&
+  { [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd ]; }; then
+  ACCEL=kvm
+fi
+case "$ACCEL" in
+  kvm) ACCEL_ARGS=(-accel kvm -cpu host) ;;
+  tcg) ACCEL_ARGS=(-accel tcg -cpu max) ;;
+  *) echo "DMFLAKEY_ACCEL must be kvm or tcg" >&2; exit 2 ;;
+esac
+
+# ------------------------------------------------------------------ 4. job folder
+# Its host path goes on the kernel command line (and is mounted at the same path in the guest),
+# so it must not contain whitespace: fall back to /tmp when the checkout's path does.
+JOBS=$CACHE/jobs
+case "$JOBS" in *[[:space:]]*) JOBS=/tmp/recoverylog-dmflakey-jobs && mkdir -p "$JOBS" ;; esac
+# Job folders of failed runs are kept as evidence: the five newest are enough.
+{ ls -1dt "$JOBS"/job.* 2>/dev/null || true; } | tail -n +5 | xargs -r rm -rf
+JOB=$(mktemp -d "$JOBS/job.XXXXXX")
+chmod 755 "$JOB"
+truncate -s "$DISK_SIZE" "$JOB/disk.img"
+if [ ${#CMD[@]} -eq 0 ]; then
+  CMD=(sh -c 'set -e; echo "guest: kernel $(uname -r), node $(node -v)"
+    dmsetup targets | grep -q "^flakey" && echo "guest: dm-flakey target present"
+    test -b "$DMFLAKEY_SCRATCH_DEV" && echo "guest: scratch disk $DMFLAKEY_SCRATCH_DEV, $(blockdev --getsize64 "$DMFLAKEY_SCRATCH_DEV") bytes"
+    touch "$DMFLAKEY_JOB_DIR/hello" && echo "guest: job folder writable"')
+fi
+{
+  echo '#!/bin/bash'
+  # The host's node may live outside the standard PATH (nvm, asdf...).
+  printf 'export PATH=%q:"$PATH"\n' "$(dirname "$(command -v node)")"
+  while IFS='=' read -r name _; do
+    printf 'export %s=%q\n' "$name" "${!name}"
+  done < <(env | grep -E '^DMFLAKEY_[A-Z0-9_]*=' | grep -vE '^DMFLAKEY_(JOB_DIR|SCRATCH_DEV)=')
+  printf 'cd %q || exit 125\n' "$REPO"
+  printf 'exec'
+  printf ' %q' "${CMD[@]}"
+  echo
+} >"$JOB/guest.sh"
+
+# ------------------------------------------------------------------ 5. boot
+BOOT=(-kernel "$KDIR/vmlinuz")
+if [ -s "$KDIR/vmlinux" ]; then
+  BOOT=(-kernel "$KDIR/vmlinux") # PVH entry: no decompression
+  for rom in /usr/share/qemu/qboot.rom /usr/share/qboot/bios.bin; do
+    if [ -f "$rom" ]; then BOOT+=(-bios "$rom"); break; fi # minimal firmware, faster than SeaBIOS
+  done
+fi
+QEMU=(qemu-system-x86_64 "${ACCEL_ARGS[@]}" -smp "$SMP" -m "$MEM"
+  -nodefaults -display none -no-reboot -serial stdio
+  "${BOOT[@]}" -initrd "$KDIR/initrd.gz"
+  -append "console=ttyS0 panic=-1 loglevel=${DMFLAKEY_LOGLEVEL:-3} dmflakey_job=$JOB"
+  -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
+  -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
+  -fsdev "local,id=job,path=$JOB,security_model=none,multidevs=remap"
+  -device virtio-9p-pci,fsdev=job,mount_tag=job
+  -drive "file=$JOB/disk.img,if=virtio,format=raw,cache=unsafe")
+say "booting ($ACCEL, kernel $KVER, job $JOB)"
+B0=$EPOCHREALTIME
+set +e
+timeout --kill-after=10 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 | while IFS= read -r line; do
+  line=${line//$'\r'/}
+  if [ "${DMFLAKEY_TIMESTAMPS:-0}" = 1 ]; then
+    printf '[vm +%6ss] %s\n' "$(seconds_since "$B0")" "$line"
+  else
+    printf '%s\n' "$line"
+  fi
+done | tee "$JOB/console.log"
+qemu_rc=${PIPESTATUS[0]}
+set -e
+
+rc=
+[ -s "$JOB/guest.rc" ] && rc=$(cat "$JOB/guest.rc")
+if [ -z "$rc" ]; then
+  [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ] && say "QEMU timed out after ${TIMEOUT}s"
+  fail "no exit status came back from the guest (QEMU exit $qemu_rc); console and results kept in $JOB"
+fi
+say "guest exit status $rc; VM $(seconds_since "$B0")s, total $(seconds_since "$T0")s"
+if [ "$rc" = 0 ] && [ "${DMFLAKEY_KEEP_JOB:-}" != 1 ]; then
+  rm -rf "$JOB"
+else
+  say "job folder kept: $JOB"
+fi
+exit "$rc"
