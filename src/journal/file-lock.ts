@@ -1,0 +1,319 @@
+/**
+ * The file journal's cross-process append lock. Node has no flock, so the lock is a file created
+ * atomically and exclusively:
+ *
+ * - Each process (each open journal) first writes an identity file `lock.<token>` holding its pid,
+ *   host name, boot id and a random token. Acquiring is `link(identity, "lock")`: atomic, fails
+ *   with EEXIST when held, and the lock never exists half-written (its content was complete
+ *   before the link). Releasing unlinks `lock` after checking (by inode) that it is still ours.
+ * - A lock whose holder is a dead pid on this host (or ran before this host's last boot) is stale.
+ *   A breaker renames `lock` aside to a name of its own, then checks by inode that it moved the
+ *   very file it judged stale: of two breakers racing, only one can move that inode. If it moved
+ *   a different (fresh) lock instead, it links that file back. The remaining window (a third
+ *   process acquiring within the microseconds between that rename and the link back) needs two
+ *   breakers racing over the same stale lock; it is documented rather than closed.
+ * - Holders from another host are never judged stale (we cannot see their processes): waiting
+ *   ends in JournalLockedError naming the holder, whose message says to delete the lock file if
+ *   that process is gone.
+ * - Fairness: a process that fails to get the lock rings a doorbell (`lock-want`, a link to its
+ *   identity). A holder that keeps appending releases the lock after its current batch when the
+ *   doorbell rings, and does not take it again while someone else's doorbell is up, so a new
+ *   primary injecting a hand-off is never starved by a busy old one.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { JournalLockedError } from './errors.js';
+import type { JournalStorage } from './storage.js';
+
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly bootId: string;
+  readonly token: string;
+}
+
+const LOCK_FILE = 'lock';
+const WANT_FILE = 'lock-want';
+const IDENTITY_PREFIX = 'lock.';
+const BROKEN_PREFIX = 'lock-broken.';
+const TOKEN_PATTERN = /^[0-9a-f]{16}$/;
+/** A lock file we cannot parse is a leftover of an OS crash once it is this old. */
+const UNREADABLE_STALE_MS = 2000;
+const MAX_BACKOFF_MS = 16;
+
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
+}
+
+function parseHolder(text: string): LockHolder | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { pid, host, bootId: boot, token } = value as Record<string, unknown>;
+    if (
+      typeof pid !== 'number' ||
+      typeof host !== 'string' ||
+      typeof boot !== 'string' ||
+      typeof token !== 'string' ||
+      !TOKEN_PATTERN.test(token)
+    ) {
+      return undefined;
+    }
+    return { pid, host, bootId: boot, token };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True only when we can tell for sure that the holder's process no longer exists: same host and
+ * either an earlier boot or no such pid.
+ */
+export function holderIsDead(holder: LockHolder, ourBootId: string): boolean {
+  if (holder.host !== hostname()) return false;
+  const ours = ourBootId;
+  if (ours !== '' && holder.bootId !== '' && holder.bootId !== ours) return true;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (error) {
+    return errorCode(error) === 'ESRCH';
+  }
+}
+
+interface Inspection {
+  readonly holder: LockHolder | undefined;
+  readonly ino: bigint;
+  readonly dev: bigint;
+  readonly stale: boolean;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class DirectoryLock {
+  readonly token = randomBytes(8).toString('hex');
+  readonly lockPath: string;
+  private readonly wantPath: string;
+  private readonly identityPath: string;
+  private identityIno: bigint | undefined;
+  private isHeld = false;
+
+  constructor(
+    private readonly storage: JournalStorage,
+    private readonly dir: string,
+    private readonly journal: string,
+  ) {
+    this.lockPath = join(dir, LOCK_FILE);
+    this.wantPath = join(dir, WANT_FILE);
+    this.identityPath = join(dir, IDENTITY_PREFIX + this.token);
+  }
+
+  get held(): boolean {
+    return this.isHeld;
+  }
+
+  /**
+   * Takes the lock, waiting with backoff up to `timeoutMs` (0: a single attempt). `brokeStale`
+   * tells the caller that a dead holder's lock was broken, so its half-done batch may need repair.
+   */
+  async acquire(timeoutMs: number): Promise<{ brokeStale: boolean }> {
+    if (this.isHeld) return { brokeStale: false };
+    const identityIno = await this.ensureIdentity();
+    const started = Date.now();
+    let backoff = 1;
+    let brokeStale = false;
+    let rangDoorbell = false;
+    let lastHolder: LockHolder | undefined;
+    try {
+      for (;;) {
+        if (rangDoorbell || !(await this.othersWaiting())) {
+          try {
+            await this.storage.link(this.identityPath, this.lockPath);
+            this.isHeld = true;
+            return { brokeStale };
+          } catch (error) {
+            if (errorCode(error) !== 'EEXIST') throw error;
+          }
+          const inspection = await this.inspect();
+          if (inspection === undefined) continue; // released meanwhile: try again at once
+          lastHolder = inspection.holder;
+          if (inspection.stale) {
+            if (await this.breakStale(inspection)) {
+              brokeStale = true;
+              continue;
+            }
+          } else if (!rangDoorbell && timeoutMs > 0) {
+            rangDoorbell = await this.ringDoorbell();
+          }
+        }
+        const waited = Date.now() - started;
+        if (waited >= timeoutMs) {
+          throw new JournalLockedError(this.journal, this.lockPath, waited, lastHolder);
+        }
+        await sleep(Math.min(backoff * (0.5 + Math.random()), timeoutMs - waited));
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    } finally {
+      if (rangDoorbell) await this.removeIfOurs(this.wantPath, identityIno);
+    }
+  }
+
+  async release(): Promise<void> {
+    if (!this.isHeld) return;
+    this.isHeld = false;
+    if (this.identityIno !== undefined) await this.removeIfOurs(this.lockPath, this.identityIno);
+  }
+
+  /** True when another live process rang the doorbell: it should get the lock next. */
+  async othersWaiting(): Promise<boolean> {
+    let info;
+    try {
+      info = await this.storage.stat(this.wantPath, { bigint: true });
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return false;
+      throw error;
+    }
+    if (info.ino === this.identityIno) return false;
+    const holder = await this.readHolder(this.wantPath);
+    if (holder !== undefined && !holderIsDead(holder, this.bootId())) return true;
+    if (holder === undefined && Date.now() - Number(info.mtimeMs) < UNREADABLE_STALE_MS) {
+      return true;
+    }
+    // The waiter died: take its doorbell down (a live waiter whose fresh doorbell this removes
+    // by accident simply rings again on its next attempt).
+    await this.storage.unlink(this.wantPath).catch(() => undefined);
+    return false;
+  }
+
+  /** Releases the lock if held and removes this process's identity file. */
+  async dispose(): Promise<void> {
+    await this.release();
+    if (this.identityIno !== undefined) {
+      await this.storage.unlink(this.identityPath).catch(() => undefined);
+      this.identityIno = undefined;
+    }
+  }
+
+  /** Removes identity files of dead processes and leftovers of interrupted lock breaks. */
+  async sweepLeftovers(): Promise<void> {
+    for (const entry of await this.storage.readdir(this.dir)) {
+      const path = join(this.dir, entry);
+      if (entry.startsWith(IDENTITY_PREFIX) && entry !== IDENTITY_PREFIX + this.token) {
+        const holder = await this.readHolder(path);
+        if (holder !== undefined && holderIsDead(holder, this.bootId()))
+          await this.storage.unlink(path).catch(() => undefined);
+      } else if (entry.startsWith(BROKEN_PREFIX)) {
+        await this.storage.unlink(path).catch(() => undefined);
+      }
+    }
+  }
+
+  private bootId(): string {
+    return this.storage.bootId?.() ?? '';
+  }
+
+  private async ensureIdentity(): Promise<bigint> {
+    if (this.identityIno !== undefined) return this.identityIno;
+    const holder: LockHolder = {
+      pid: process.pid,
+      host: hostname(),
+      bootId: this.bootId(),
+      token: this.token,
+    };
+    await this.storage.writeFile(
+      this.identityPath,
+      JSON.stringify({ ...holder, journal: this.journal }),
+      {
+        flag: 'wx',
+      },
+    );
+    this.identityIno = (await this.storage.stat(this.identityPath, { bigint: true })).ino;
+    return this.identityIno;
+  }
+
+  private async ringDoorbell(): Promise<boolean> {
+    try {
+      await this.storage.link(this.identityPath, this.wantPath);
+      return true;
+    } catch (error) {
+      if (errorCode(error) === 'EEXIST') return false; // someone is already waiting
+      throw error;
+    }
+  }
+
+  private async readHolder(path: string): Promise<LockHolder | undefined> {
+    try {
+      return parseHolder(await readFileText(this.storage, path));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Reads the lock file and its inode together (through one descriptor). */
+  private async inspect(): Promise<Inspection | undefined> {
+    let handle;
+    try {
+      handle = await this.storage.open(this.lockPath, 'r');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+    try {
+      const info = await handle.stat({ bigint: true });
+      const holder = parseHolder(await handle.readFile('utf8'));
+      const stale =
+        holder === undefined
+          ? Date.now() - Number(info.mtimeMs) >= UNREADABLE_STALE_MS
+          : holderIsDead(holder, this.bootId());
+      return { holder, ino: info.ino, dev: info.dev, stale };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Moves a stale lock out of the way; true when exactly the inspected stale file was removed. */
+  private async breakStale(stale: Inspection): Promise<boolean> {
+    const aside = join(this.dir, BROKEN_PREFIX + this.token);
+    try {
+      await this.storage.rename(this.lockPath, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return false; // another breaker or the holder got there
+      throw error;
+    }
+    const moved = await this.storage.stat(aside, { bigint: true });
+    if (moved.ino === stale.ino && moved.dev === stale.dev) {
+      await this.storage.unlink(aside);
+      if (stale.holder !== undefined) {
+        await this.storage
+          .unlink(join(this.dir, IDENTITY_PREFIX + stale.holder.token))
+          .catch(() => undefined);
+      }
+      return true;
+    }
+    // We displaced a fresh lock someone took after our inspection: put it back.
+    await this.storage.link(aside, this.lockPath).catch(() => undefined);
+    await this.storage.unlink(aside);
+    return false;
+  }
+
+  private async removeIfOurs(path: string, ino: bigint): Promise<void> {
+    try {
+      if ((await this.storage.stat(path, { bigint: true })).ino === ino)
+        await this.storage.unlink(path);
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    }
+  }
+}
+
+async function readFileText(storage: JournalStorage, path: string): Promise<string> {
+  const handle = await storage.open(path, 'r');
+  try {
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,21 @@
+/** The journal layer: the Journal contract, its implementations and their typed errors. */
+export type {
+  AppendOptions,
+  AppendResult,
+  Journal,
+  JournalResolver,
+  ReadOptions,
+  ReadResult,
+  Registers,
+} from './journal.js';
+export * from './errors.js';
+export type { BatchInfo, CommitHooks, JournalStats } from './group-commit.js';
+export { MemoryJournal, type MemoryJournalOptions, type MemoryJournalSnapshot } from './memory.js';
+export { FileJournal, type FileJournalOptions } from './file.js';
+export {
+  nodeStorage,
+  type JournalStorage,
+  type StorageBigIntStats,
+  type StorageFileHandle,
+  type StorageStats,
+} from './storage.js';

@@ -1,0 +1,735 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  truncate,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FileJournal } from '../../src/journal/file.js';
+import {
+  InvalidJournalNameError,
+  JournalCorruptError,
+  JournalFailedError,
+  JournalWriteError,
+  JournalExistsError,
+  JournalLockedError,
+  JournalNotFoundError,
+  RegisterMismatchError,
+} from '../../src/journal/errors.js';
+import { crc32c, encodeCommitRecord } from '../../src/journal/commit-record.js';
+import {
+  nodeStorage,
+  type JournalStorage,
+  type StorageFileHandle,
+} from '../../src/journal/storage.js';
+import { withSeededBug } from '../../src/testing/faults.js';
+import { bytesOf, concatBytes, journalContract, readAll } from './journal-contract.js';
+import type { ChildCommand } from '../fixtures/journal-child.js';
+import {
+  TEST_RECORD_HEADER,
+  encodeTestRecord,
+  parseTestRecords,
+  testPayloadLength,
+  type ParsedTestRecord,
+} from '../fixtures/journal-records.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const CHILD = fileURLToPath(new URL('../fixtures/journal-child.ts', import.meta.url));
+
+const scratch: string[] = [];
+async function scratchDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rl-journal-'));
+  scratch.push(dir);
+  return dir;
+}
+after(async function () {
+  await Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+journalContract('FileJournal', {
+  create: async (name, hooks) => {
+    const journal = await FileJournal.create(join(await scratchDir(), 'j'), name, { hooks });
+    return { journal, stats: () => journal.stats };
+  },
+});
+
+async function fileSize(path: string): Promise<number> {
+  return (await stat(path)).size;
+}
+
+describe('FileJournal', function () {
+  describe('create and open', function () {
+    it('reopening keeps bytes, head and registers (set by data and by barriers)', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'shard/one');
+      await journal.append(bytesOf(100, 1), { unionRegisters: { author: 'a' } });
+      await journal.append(bytesOf(50, 2));
+      await journal.append(new Uint8Array(0), { unionRegisters: { author: 'b', zone: 'z' } });
+      await journal.append(bytesOf(7, 3));
+      await journal.close();
+
+      const reopened = await FileJournal.open(dir);
+      assert.equal(reopened.name, 'shard/one');
+      assert.equal(await reopened.head(), 157);
+      assert.deepEqual(await reopened.registers(), { author: 'b', zone: 'z' });
+      assert.deepEqual(
+        await readAll(reopened),
+        concatBytes([bytesOf(100, 1), bytesOf(50, 2), bytesOf(7, 3)]),
+      );
+      assert.deepEqual(await reopened.append(bytesOf(3, 4)), { begin: 157, end: 160 });
+      await reopened.close();
+      // Nothing but the journal's own files is left behind.
+      assert.deepEqual((await readdir(dir)).sort(), ['commits', 'data', 'journal.json']);
+    });
+
+    it('create refuses a directory that already holds a journal, and invalid names', async function () {
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'exists/log')).close();
+      await assert.rejects(FileJournal.create(dir, 'exists/log'), (error: unknown) => {
+        assert.ok(error instanceof JournalExistsError);
+        assert.equal(error.code, 'JournalExists');
+        assert.match(error.message, /FileJournal\.open/);
+        return true;
+      });
+      await assert.rejects(
+        FileJournal.create(join(await scratchDir(), 'x'), '/abs/name'),
+        InvalidJournalNameError,
+      );
+    });
+
+    it('open of a missing journal says how to create one', async function () {
+      const base = await scratchDir();
+      await assert.rejects(FileJournal.open(join(base, 'nope')), (error: unknown) => {
+        assert.ok(error instanceof JournalNotFoundError);
+        assert.equal(error.code, 'JournalNotFound');
+        assert.match(error.message, /does not exist/);
+        assert.match(error.message, /FileJournal\.create/);
+        return true;
+      });
+      await mkdir(join(base, 'empty'));
+      await assert.rejects(FileJournal.open(join(base, 'empty')), /journal\.json is missing/);
+    });
+
+    it('open of corrupt metadata names the file and the offset', async function () {
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'meta/log')).close();
+      const meta = join(dir, 'journal.json');
+      const text = '{"format":"recoverylog-file-journal","version":1,"name":}';
+      await writeFile(meta, text);
+      await assert.rejects(FileJournal.open(dir), (error: unknown) => {
+        assert.ok(error instanceof JournalCorruptError);
+        assert.equal(error.code, 'JournalCorrupt');
+        assert.equal(error.file, meta);
+        assert.equal(error.offset, text.indexOf('}'));
+        assert.ok(error.message.includes(meta));
+        assert.ok(error.message.includes(`offset ${text.indexOf('}')}`));
+        return true;
+      });
+      await writeFile(meta, '{"format":"recoverylog-file-journal","version":9,"name":"meta/log"}');
+      await assert.rejects(FileJournal.open(dir), /unsupported format version 9/);
+      await writeFile(meta, '{"format":"recoverylog-file-journal","version":1,"name":"a//b"}');
+      await assert.rejects(FileJournal.open(dir), (error: unknown) => {
+        assert.ok(error instanceof InvalidJournalNameError);
+        assert.ok(error.message.includes(meta));
+        return true;
+      });
+      await writeFile(meta, Buffer.from([0x7b, 0xff, 0x7d]));
+      await assert.rejects(FileJournal.open(dir), { code: 'JournalCorrupt', offset: 1 });
+    });
+
+    it('serves a large append in big chunks', async function () {
+      const journal = await FileJournal.create(join(await scratchDir(), 'big'), 'big/log');
+      const big = bytesOf(3 * 1024 * 1024 + 5, 3);
+      assert.deepEqual(await journal.append(big), { begin: 0, end: big.byteLength });
+      const chunks: Uint8Array[] = [];
+      for (let offset = 0; offset < big.byteLength;) {
+        const { bytes } = await journal.read(offset, { blocking: false });
+        assert.ok(bytes.byteLength <= 1024 * 1024);
+        chunks.push(bytes);
+        offset += bytes.byteLength;
+      }
+      assert.equal(chunks.length, 4);
+      assert.deepEqual(concatBytes(chunks), big);
+      const whole = await journal.read(0, { blocking: false, maxBytes: 4 * 1024 * 1024 });
+      assert.equal(whole.bytes.byteLength, big.byteLength);
+      await journal.close();
+    });
+  });
+
+  describe('recovery on open', function () {
+    let dir: string;
+    let dataPath: string;
+    let commitsPath: string;
+    const first = bytesOf(300, 1);
+    const second = bytesOf(200, 2);
+
+    beforeEach(async function () {
+      dir = join(await scratchDir(), 'log');
+      dataPath = join(dir, 'data');
+      commitsPath = join(dir, 'commits');
+      const journal = await FileJournal.create(dir, 'torn/log');
+      await journal.append(first, { unionRegisters: { author: 'a' } });
+      await journal.append(second);
+      await journal.close();
+    });
+
+    /** Reopens, checks the committed content survived, and that appending continues cleanly. */
+    async function expectIntact(commitsSize: number): Promise<void> {
+      const journal = await FileJournal.open(dir);
+      assert.equal(await journal.head(), 500);
+      assert.deepEqual(await journal.registers(), { author: 'a' });
+      assert.deepEqual(await readAll(journal), concatBytes([first, second]));
+      assert.equal(await fileSize(dataPath), 500, 'data tail cut');
+      assert.equal(await fileSize(commitsPath), commitsSize, 'commits tail cut');
+      assert.deepEqual(await journal.append(bytesOf(9, 3)), { begin: 500, end: 509 });
+      await journal.close();
+      const again = await FileJournal.open(dir);
+      assert.deepEqual(await readAll(again), concatBytes([first, second, bytesOf(9, 3)]));
+      await again.close();
+    }
+
+    /** A commit record for `payload` appended at the head, with `crcOf` as its checksummed data. */
+    function forgedRecord(payload: Uint8Array, crcOf: Uint8Array): Uint8Array {
+      return encodeCommitRecord({
+        begin: 500,
+        end: 500 + payload.byteLength,
+        dataCrc: crc32c(crcOf),
+        registersAt: 0, // the first record carries {author: 'a'}
+      });
+    }
+
+    it('cuts bytes of an unfinished append from the data file', async function () {
+      const commitsSize = await fileSize(commitsPath);
+      await appendFile(dataPath, bytesOf(777, 9));
+      await expectIntact(commitsSize);
+    });
+
+    it('cuts a torn commit record', async function () {
+      const commitsSize = await fileSize(commitsPath);
+      const payload = bytesOf(40, 8);
+      await appendFile(dataPath, payload);
+      await appendFile(commitsPath, forgedRecord(payload, payload).subarray(0, 30));
+      await expectIntact(commitsSize);
+    });
+
+    it('cuts garbage after the last commit record', async function () {
+      const commitsSize = await fileSize(commitsPath);
+      await appendFile(commitsPath, bytesOf(123, 5));
+      await expectIntact(commitsSize);
+    });
+
+    it('drops a last record whose data did not reach the disk', async function () {
+      const commitsSize = await fileSize(commitsPath);
+      const payload = bytesOf(64, 8);
+      await appendFile(dataPath, bytesOf(64, 99)); // the wrong bytes
+      await appendFile(commitsPath, forgedRecord(payload, payload));
+      await expectIntact(commitsSize);
+    });
+
+    it('drops a last record whose data is missing, and its registers with it', async function () {
+      const commitsSize = await fileSize(commitsPath);
+      const payload = bytesOf(64, 8);
+      const position = commitsSize;
+      await appendFile(
+        commitsPath,
+        encodeCommitRecord({
+          begin: 500,
+          end: 564,
+          dataCrc: crc32c(payload),
+          registersAt: position,
+          registers: { author: 'zombie' },
+        }),
+      );
+      await expectIntact(commitsSize);
+    });
+
+    it('keeps a last record whose data did reach the disk', async function () {
+      const payload = bytesOf(64, 8);
+      await appendFile(dataPath, payload);
+      await appendFile(commitsPath, forgedRecord(payload, payload));
+      const journal = await FileJournal.open(dir);
+      assert.equal(await journal.head(), 564);
+      assert.deepEqual(await readAll(journal), concatBytes([first, second, payload]));
+      await journal.close();
+    });
+
+    it('reports corruption that no crash explains (two bad records in a row)', async function () {
+      const data = await readFile(dataPath);
+      data[10] = (data[10] as number) ^ 0xff; // inside the first commit
+      data[400] = (data[400] as number) ^ 0xff; // inside the second (last) commit
+      await writeFile(dataPath, data);
+      await assert.rejects(FileJournal.open(dir), (error: unknown) => {
+        assert.ok(error instanceof JournalCorruptError);
+        assert.equal(error.file, dataPath);
+        assert.equal(error.offset, 0);
+        return true;
+      });
+    });
+
+    it('reports a record that does not continue the previous one', async function () {
+      const payload = bytesOf(10, 8);
+      await appendFile(dataPath, payload);
+      await appendFile(
+        commitsPath,
+        encodeCommitRecord({ begin: 490, end: 500, dataCrc: crc32c(payload), registersAt: 0 }),
+      );
+      await appendFile(commitsPath, bytesOf(5, 5)); // forces the forward scan
+      await assert.rejects(FileJournal.open(dir), { code: 'JournalCorrupt' });
+    });
+  });
+
+  describe('storage faults', function () {
+    /** node:fs, with `beforeDatasync` run (and awaited) before every fdatasync. */
+    function storageWith(beforeDatasync: () => void | Promise<void>): JournalStorage {
+      return {
+        ...nodeStorage,
+        open: async (path, flags) => {
+          const handle = await nodeStorage.open(path, flags);
+          return {
+            read: (buffer, offset, length, position) =>
+              handle.read(buffer, offset, length, position),
+            write: (buffer, offset, length, position) =>
+              handle.write(buffer, offset, length, position),
+            writev: (buffers, position) => handle.writev(buffers, position),
+            stat: ((options?: { bigint: true }) =>
+              options === undefined
+                ? handle.stat()
+                : handle.stat(options)) as StorageFileHandle['stat'],
+            readFile: (encoding) => handle.readFile(encoding),
+            writeFile: (data, encoding) => handle.writeFile(data, encoding),
+            truncate: (length) => handle.truncate(length),
+            datasync: async () => {
+              await beforeDatasync();
+              await handle.datasync();
+            },
+            sync: () => handle.sync(),
+            close: () => handle.close(),
+          };
+        },
+      };
+    }
+
+    /** node:fs, except that fdatasync fails while `failing.on` is set. */
+    function failingStorage(failing: { on: boolean }): JournalStorage {
+      return storageWith(() => {
+        if (failing.on) {
+          throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        }
+      });
+    }
+
+    it('a failed fdatasync rejects the batch, takes its record back and fails the journal', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const failing = { on: false };
+      const journal = await FileJournal.create(dir, 'eio/log', {
+        storage: failingStorage(failing),
+      });
+      await journal.append(bytesOf(10, 1));
+      const commitsSize = await fileSize(join(dir, 'commits'));
+      failing.on = true;
+      await assert.rejects(journal.append(bytesOf(20, 2)), (error: unknown) => {
+        assert.ok(error instanceof JournalWriteError);
+        assert.equal((error.cause as { code?: string }).code, 'EIO');
+        return true;
+      });
+      assert.equal(await fileSize(join(dir, 'commits')), commitsSize, 'record rolled back');
+      failing.on = false;
+      await assert.rejects(journal.append(bytesOf(1, 3)), JournalFailedError);
+      await journal.close();
+      const reopened = await FileJournal.open(dir);
+      assert.deepEqual(await readAll(reopened), bytesOf(10, 1));
+      assert.deepEqual(await reopened.append(bytesOf(5, 4)), { begin: 10, end: 15 });
+      await reopened.close();
+    });
+
+    it('seeded bug noTornTailCut keeps torn bytes in the log (calibration)', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'seeded/torn');
+      await journal.append(bytesOf(10, 1));
+      await journal.close();
+      await appendFile(join(dir, 'data'), bytesOf(7, 9));
+      const buggy = await withSeededBug('noTornTailCut', () => FileJournal.open(dir));
+      assert.equal(await buggy.head(), 17);
+      await buggy.close();
+      const healthy = await FileJournal.open(dir);
+      assert.equal(await healthy.head(), 17, 'the torn bytes were committed by the bug');
+      await healthy.close();
+    });
+
+    it('seeded bug ackBeforeSync resolves appends before their sync (calibration)', async function () {
+      let release!: () => void;
+      const stalled = new Promise<void>((resolve) => (release = resolve));
+      let stall = false;
+      const storage = storageWith(() => (stall ? stalled : undefined));
+      const journal = await FileJournal.create(join(await scratchDir(), 'log'), 'seeded/ack', {
+        storage,
+      });
+      stall = true;
+      const acked = await withSeededBug('ackBeforeSync', async () => {
+        const append = journal.append(bytesOf(4, 1));
+        return Promise.race([
+          append.then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 200)),
+        ]);
+      });
+      assert.equal(acked, true, 'acknowledged while its sync was still stalled');
+      release();
+      await journal.close();
+    });
+  });
+
+  describe('lock', function () {
+    const deadPid = (): number => {
+      const child = spawnSync(process.execPath, ['-e', '0']);
+      assert.ok(child.pid !== undefined);
+      return child.pid;
+    };
+    const lockContent = (pid: number, token: string): string =>
+      JSON.stringify({ pid, host: hostname(), bootId: '', token });
+
+    it('breaks a lock left by a dead process', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'lock/stale');
+      await writeFile(join(dir, 'lock'), lockContent(deadPid(), '0123456789abcdef'));
+      await writeFile(
+        join(dir, 'lock.0123456789abcdef'),
+        lockContent(deadPid(), '0123456789abcdef'),
+      );
+      assert.deepEqual(await journal.append(bytesOf(5, 1)), { begin: 0, end: 5 });
+      await journal.close();
+      assert.deepEqual((await readdir(dir)).sort(), ['commits', 'data', 'journal.json']);
+    });
+
+    it('waits for a live holder, then fails with JournalLocked naming it', async function () {
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'lock/live')).close();
+      await writeFile(join(dir, 'lock'), lockContent(process.pid, 'feedfacefeedface'));
+      // Opening does not wait for the lock (it skips the repair a live holder already did).
+      const journal = await FileJournal.open(dir, { lockTimeoutMs: 150 });
+      const started = Date.now();
+      await assert.rejects(journal.append(bytesOf(5, 1)), (error: unknown) => {
+        assert.ok(error instanceof JournalLockedError);
+        assert.equal(error.code, 'JournalLocked');
+        assert.equal(error.holderPid, process.pid);
+        assert.ok(error.message.includes(`process ${process.pid}`));
+        return true;
+      });
+      assert.ok(Date.now() - started >= 140, 'it waited for the lock');
+      await unlink(join(dir, 'lock'));
+      // Not a write failure: the journal keeps working once the lock is free.
+      assert.deepEqual(await journal.append(bytesOf(5, 1)), { begin: 0, end: 5 });
+      await journal.close();
+    });
+  });
+});
+
+// ---- across processes ---------------------------------------------------------------------
+
+interface RunningChild {
+  readonly process: ChildProcessWithoutNullStreams;
+  readonly lines: string[];
+  /** Resolves with the first line (seen so far or later) that satisfies `match`. */
+  waitFor(match: (line: string) => boolean): Promise<string>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+}
+
+const liveChildren = new Set<ChildProcessWithoutNullStreams>();
+const openJournals = new Set<FileJournal>();
+
+/** Opens (or creates) a journal that is closed after the test even when the test fails. */
+async function tracked(journal: Promise<FileJournal>): Promise<FileJournal> {
+  const opened = await journal;
+  openJournals.add(opened);
+  return opened;
+}
+
+function startChild(command: ChildCommand): RunningChild {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(command)], {
+    cwd: REPO,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  liveChildren.add(child);
+  child.on('exit', () => liveChildren.delete(child));
+  const lines: string[] = [];
+  const listeners = new Set<() => void>();
+  let partial = '';
+  let errText = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? ''; // a line cut by SIGKILL is never counted
+    lines.push(...parts);
+    for (const listener of listeners) listener();
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => (errText += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      for (const listener of listeners) listener();
+      resolve({ code, signal });
+    }),
+  );
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    process: child,
+    lines,
+    exited,
+    stderr: () => errText,
+    waitFor: (match) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const line = lines.find(match);
+          if (line !== undefined) {
+            listeners.delete(check);
+            resolve(line);
+          } else if (done || child.exitCode !== null || child.signalCode !== null) {
+            listeners.delete(check);
+            reject(
+              new Error(
+                `child exited without the expected line; stdout: ${lines.join(' | ')}; stderr: ${errText}`,
+              ),
+            );
+          }
+        };
+        listeners.add(check);
+        check();
+      }),
+  };
+}
+
+interface Ack {
+  readonly tag: number;
+  readonly index: number;
+  readonly begin: number;
+  readonly end: number;
+}
+
+function acksOf(lines: readonly string[]): Ack[] {
+  return lines
+    .filter((line) => line.startsWith('ack '))
+    .map((line) => {
+      const [, tag, index, begin, end] = line.split(' ').map(Number);
+      return { tag, index, begin, end } as Ack;
+    });
+}
+
+async function finish(child: RunningChild): Promise<void> {
+  const { code } = await child.exited;
+  assert.equal(code, 0, `child failed: ${child.lines.join(' | ')} ${child.stderr()}`);
+}
+
+/** The records of `tag`, checked to be indexes 0..n-1 in order. */
+function recordsOf(records: readonly ParsedTestRecord[], tag: number): ParsedTestRecord[] {
+  const mine = records.filter((record) => record.tag === tag);
+  mine.forEach((record, i) => assert.equal(record.index, i, `tag ${tag}: record ${i} in order`));
+  return mine;
+}
+
+describe('FileJournal across processes', function () {
+  this.timeout(30_000);
+  afterEach(async function () {
+    for (const child of liveChildren) child.kill('SIGKILL');
+    await Promise.all([...openJournals].map((journal) => journal.close().catch(() => undefined)));
+    openJournals.clear();
+  });
+
+  it('a reader tails with blocking reads while another process appends', async function () {
+    const dir = join(await scratchDir(), 'log');
+    const journal = await tracked(FileJournal.create(dir, 'xproc/tail', { pollIntervalMs: 1000 }));
+    const count = 150;
+    const child = startChild({ mode: 'append', dir, tag: 5, count, inFlight: 3, waitForGo: true });
+    await child.waitFor((line) => line === 'ready');
+    let total = 0;
+    for (let i = 0; i < count; i += 1) total += TEST_RECORD_HEADER + testPayloadLength(5, i);
+    const received: Uint8Array[] = [];
+    let offset = 0;
+    const tail = (async () => {
+      while (offset < total) {
+        const { bytes } = await journal.read(offset, { blocking: true });
+        received.push(bytes);
+        offset += bytes.byteLength;
+      }
+      return parseTestRecords(concatBytes(received));
+    })();
+    child.process.stdin.write('go\n');
+    await finish(child);
+    const records = await tail;
+    recordsOf(records, 5);
+    assert.equal(offset, await journal.head());
+    for (const ack of acksOf(child.lines)) {
+      assert.deepEqual([records[ack.index]?.begin, records[ack.index]?.end], [ack.begin, ack.end]);
+    }
+    await journal.close();
+  });
+
+  it('two processes appending concurrently never interleave or lose bytes', async function () {
+    const dir = join(await scratchDir(), 'log');
+    const journal = await tracked(FileJournal.create(dir, 'xproc/two'));
+    const count = 120;
+    const child = startChild({ mode: 'append', dir, tag: 2, count, inFlight: 4, waitForGo: true });
+    await child.waitFor((line) => line === 'ready');
+    child.process.stdin.write('go\n');
+    const mine: Promise<{ begin: number; end: number }>[] = [];
+    for (let i = 0; i < count; i += 1) {
+      mine.push(journal.append(encodeTestRecord(1, i, 50 + ((i * 97) % 4000))));
+      if (i % 4 === 3) await mine[i];
+    }
+    const myResults = await Promise.all(mine);
+    await finish(child);
+    await journal.close();
+
+    const reopened = await tracked(FileJournal.open(dir));
+    const records = parseTestRecords(await readAll(reopened));
+    await reopened.close();
+    assert.equal(records.length, 2 * count);
+    const parentRecords = recordsOf(records, 1);
+    const childRecords = recordsOf(records, 2);
+    assert.equal(parentRecords.length, count);
+    assert.equal(childRecords.length, count);
+    myResults.forEach((result, i) =>
+      assert.deepEqual(result, { begin: parentRecords[i]?.begin, end: parentRecords[i]?.end }),
+    );
+    for (const ack of acksOf(child.lines)) {
+      assert.deepEqual(
+        { begin: ack.begin, end: ack.end },
+        { begin: childRecords[ack.index]?.begin, end: childRecords[ack.index]?.end },
+      );
+    }
+  });
+
+  it('register fencing holds across processes', async function () {
+    const dir = join(await scratchDir(), 'log');
+    const journal = await tracked(FileJournal.create(dir, 'xproc/fence'));
+    // Both of B's steps start now (children start slowly) and wait for `go`.
+    const takeover = startChild({
+      mode: 'append',
+      dir,
+      tag: 9,
+      count: 0,
+      unionRegisters: { author: 'b' },
+      waitForGo: true,
+    });
+    const more = startChild({
+      mode: 'append',
+      dir,
+      tag: 9,
+      count: 2,
+      checkRegisters: { author: 'b' },
+      waitForGo: true,
+    });
+    await journal.append(encodeTestRecord(1, 0, 10), { unionRegisters: { author: 'a' } });
+    await journal.append(encodeTestRecord(1, 1, 10), { checkRegisters: { author: 'a' } });
+    // Process B takes over: a hand-off barrier that sets author=b.
+    await takeover.waitFor((line) => line === 'ready');
+    takeover.process.stdin.write('go\n');
+    await finish(takeover);
+    const headAfterTakeover = acksOf(takeover.lines)[0]?.end;
+    assert.equal(headAfterTakeover, 52);
+    // The zombie A: its next checked append must fail and write nothing.
+    await assert.rejects(
+      journal.append(encodeTestRecord(1, 2, 10), { checkRegisters: { author: 'a' } }),
+      (error: unknown) => {
+        assert.ok(error instanceof RegisterMismatchError);
+        assert.deepEqual(error.actual, { author: 'b' });
+        return true;
+      },
+    );
+    assert.deepEqual(await journal.registers(), { author: 'b' });
+    assert.equal(await journal.head(), 52);
+    // B appends under its own check.
+    await more.waitFor((line) => line === 'ready');
+    more.process.stdin.write('go\n');
+    await finish(more);
+    await journal.close();
+    const reopened = await tracked(FileJournal.open(dir));
+    assert.deepEqual(await reopened.registers(), { author: 'b' });
+    const records = parseTestRecords(await readAll(reopened));
+    assert.deepEqual(
+      records.map((r) => [r.tag, r.index]),
+      [
+        [1, 0],
+        [1, 1],
+        [9, 0],
+        [9, 1],
+      ],
+    );
+    await reopened.close();
+  });
+
+  it('after SIGKILL at random instants, reopening gives whole appends including every acked one', async function () {
+    this.timeout(60_000);
+    const dir = join(await scratchDir(), 'log');
+    await (await FileJournal.create(dir, 'xproc/crash')).close();
+    const kills = 20;
+    const ackedPerRun: Ack[][] = [];
+    const recordCountPerRun: number[] = [];
+    // Children start slowly (node + tsx), so a few are kept ready, journal open, waiting for `go`.
+    const pool: RunningChild[] = [];
+    let spawned = 0;
+    const topUp = (): void => {
+      while (spawned < kills && pool.length < 3) {
+        pool.push(
+          startChild({
+            mode: 'crash-loop',
+            dir,
+            tag: spawned,
+            inFlight: 1 + (spawned % 8),
+            waitForGo: true,
+          }),
+        );
+        spawned += 1;
+      }
+    };
+    topUp();
+    for (let run = 0; run < kills; run += 1) {
+      const child = pool.shift() as RunningChild;
+      topUp();
+      await child.waitFor((line) => line === 'ready');
+      child.process.stdin.write('go\n');
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 120));
+      child.process.kill('SIGKILL');
+      const { signal } = await child.exited;
+      assert.equal(signal, 'SIGKILL', `run ${run} died by itself: ${child.stderr()}`);
+      ackedPerRun.push(acksOf(child.lines));
+
+      const journal = await tracked(FileJournal.open(dir));
+      const bytes = await readAll(journal);
+      await journal.close();
+      const records = parseTestRecords(bytes); // throws on any torn or foreign byte
+      // Runs appear in order, each as indexes 0..n-1 (a prefix of what it appended).
+      const tags = records.map((record) => record.tag);
+      assert.deepEqual(
+        tags,
+        [...tags].sort((a, b) => a - b),
+        'runs in order',
+      );
+      for (let r = 0; r <= run; r += 1) {
+        const ofRun = recordsOf(records, r);
+        if (r < run) {
+          assert.equal(ofRun.length, recordCountPerRun[r], `run ${r} unchanged by later runs`);
+        } else {
+          recordCountPerRun.push(ofRun.length);
+        }
+        for (const ack of ackedPerRun[r] ?? []) {
+          const record = ofRun[ack.index];
+          assert.ok(record !== undefined, `run ${r}: acked append ${ack.index} survived`);
+          assert.deepEqual([record.begin, record.end], [ack.begin, ack.end]);
+        }
+      }
+    }
+    const totalAcked = ackedPerRun.reduce((sum, acks) => sum + acks.length, 0);
+    assert.ok(totalAcked > kills, `children made progress (${totalAcked} acks)`);
+  });
+});
