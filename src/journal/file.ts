@@ -221,6 +221,41 @@ function coalesce(chunks: readonly Uint8Array[]): Uint8Array[] {
   return out;
 }
 
+/**
+ * Refuses to create over an existing journal, but clears what an interrupted `create` left
+ * (a crash before journal.json was renamed into place): empty data/commits files and
+ * journal.json temp files. create writes journal.json last and no byte is appended before it
+ * exists, so empty files without journal.json can only come from an unfinished create; anything
+ * else is someone's data and is left alone.
+ */
+async function clearUnfinishedCreate(storage: JournalStorage, root: string): Promise<void> {
+  const size = (file: string) =>
+    storage.stat(join(root, file)).then(
+      (st) => st.size,
+      () => undefined,
+    );
+  if ((await size(META_FILE)) !== undefined) {
+    throw new JournalExistsError(root, `${META_FILE} already exists`);
+  }
+  const leftovers: string[] = [];
+  for (const file of [DATA_FILE, COMMITS_FILE]) {
+    const bytes = await size(file);
+    if (bytes === undefined) continue;
+    if (bytes > 0) {
+      throw new JournalExistsError(
+        root,
+        `${file} holds ${bytes} bytes but ${META_FILE} is missing; this is not an unfinished ` +
+          'create, so it is left alone: move it away or choose another directory',
+      );
+    }
+    leftovers.push(file);
+  }
+  for (const entry of await storage.readdir(root)) {
+    if (entry.startsWith(`${META_FILE}.tmp-`)) leftovers.push(entry);
+  }
+  for (const file of leftovers) await storage.unlink(join(root, file));
+}
+
 export class FileJournal implements Journal {
   readonly name: string;
   readonly dir: string;
@@ -281,13 +316,7 @@ export class FileJournal implements Journal {
     const storage = options.storage ?? nodeStorage;
     const root = resolve(dir);
     await storage.mkdir(root, { recursive: true });
-    for (const file of [META_FILE, DATA_FILE, COMMITS_FILE]) {
-      const exists = await storage.stat(join(root, file)).then(
-        () => true,
-        () => false,
-      );
-      if (exists) throw new JournalExistsError(root, `${file} already exists`);
-    }
+    await clearUnfinishedCreate(storage, root);
     // data and commits first, journal.json last: its presence marks a complete journal.
     for (const file of [DATA_FILE, COMMITS_FILE]) {
       let handle: FileHandle;
@@ -305,6 +334,8 @@ export class FileJournal implements Journal {
         await handle.close();
       }
     }
+    // The data and commits names must be durable before journal.json can claim they exist.
+    await fsyncDirectory(storage, root);
     await writeMeta(storage, root, name);
     await fsyncDirectory(storage, root);
     await fsyncDirectory(storage, dirname(root));

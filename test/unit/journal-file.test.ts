@@ -107,6 +107,30 @@ describe('FileJournal', function () {
       );
     });
 
+    it('create restarts a create that a crash interrupted, but never clears data', async function () {
+      const dir = join(await scratchDir(), 'log');
+      // What a power cut inside create can leave: empty files, a temp name, no journal.json.
+      await mkdir(dir);
+      await writeFile(join(dir, 'data'), '');
+      await writeFile(join(dir, 'commits'), '');
+      await writeFile(join(dir, 'journal.json.tmp-abc123'), '{"format":');
+      const journal = await FileJournal.create(dir, 'restarted/log');
+      await journal.append(bytesOf(10, 1));
+      await journal.close();
+      assert.deepEqual((await readdir(dir)).sort(), ['commits', 'data', 'journal.json']);
+      assert.equal((await FileJournal.open(dir)).name, 'restarted/log');
+
+      const other = join(await scratchDir(), 'other');
+      await mkdir(other);
+      await writeFile(join(other, 'data'), 'someone else');
+      await assert.rejects(FileJournal.create(other, 'other/log'), (error: unknown) => {
+        assert.ok(error instanceof JournalExistsError);
+        assert.match(error.message, /not an unfinished create/);
+        return true;
+      });
+      assert.equal(await readFile(join(other, 'data'), 'utf8'), 'someone else');
+    });
+
     it('open of a missing journal says how to create one', async function () {
       const base = await scratchDir();
       await assert.rejects(FileJournal.open(join(base, 'nope')), (error: unknown) => {
