@@ -438,6 +438,25 @@ function extendSegments(segments: Segment[], op: RecordedOp): Segment[] {
   return segments;
 }
 
+/** A value used as an Author (of a Recorder or a hand-off) that is not a uint32 other than 0. */
+export class InvalidAuthorError extends RecoveryLogError {
+  constructor(
+    readonly author: number,
+    role: string,
+  ) {
+    super(
+      'InvalidAuthor',
+      `invalid ${role} author ${String(author)}: an author is an integer in [1, 4294967295]; ` +
+        'use newRandomAuthor() (one per process)',
+    );
+  }
+}
+
+/** Throws InvalidAuthorError unless `a` can be an Author. */
+export function checkAuthor(a: number, role: string): void {
+  if (!Number.isInteger(a) || a < 1 || a > 0xffffffff) throw new InvalidAuthorError(a, role);
+}
+
 /** A random Author in [1, 2^32 - 2] from a cryptographic source (0 is never an author). */
 export function newRandomAuthor(): Author {
   return randomInt(1, 0xffffffff);

@@ -97,7 +97,8 @@ export class HintsStore {
   async fetch(log?: string): Promise<StoredHints> {
     const primary = await this.readOne(this.primaryPath, log);
     const backups: (FSMHints | undefined)[] = [];
-    for (let i = 0; i < this.backups; i++) backups.push(await this.readOne(this.backupPath(i), log));
+    for (let i = 0; i < this.backups; i++)
+      backups.push(await this.readOne(this.backupPath(i), log));
     return { primary, backups };
   }
 

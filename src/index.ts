@@ -64,6 +64,8 @@ export {
   FSM,
   FSM_ERROR_TEXT,
   FSMError,
+  checkAuthor,
+  InvalidAuthorError,
   newRandomAuthor,
   type FnodeState,
   type FSMErrorCode,
@@ -137,8 +139,6 @@ export {
 } from './recorder.js';
 export {
   FsmRejectedOpError,
-  // The Player has its own InvalidAuthorError (hand-off authors); this one is the Recorder's.
-  InvalidAuthorError as InvalidRecorderAuthorError,
   InvalidPropertyPathError,
   InvalidRecorderDirError,
   InvalidWriteError,
@@ -172,7 +172,6 @@ export {
   CorruptLogError,
   CorruptPayloadError,
   HandoffAlreadyRequestedError,
-  InvalidAuthorError,
   LocalFsError,
   nodeTargetFs,
   PlaybackAbortedError,

@@ -192,17 +192,6 @@ export class PropertyNotUtf8Error extends RecoveryLogError {
   }
 }
 
-/** The Recorder's author is not a valid Author (a uint32 other than 0). */
-export class InvalidAuthorError extends RecoveryLogError {
-  constructor(author: number) {
-    super(
-      'InvalidAuthorError',
-      `author ${author} is not valid: an author is an integer in [1, 4294967295]; use ` +
-        `newRandomAuthor()`,
-    );
-  }
-}
-
 /** The FSM handed to the Recorder has not finished playing back its hints. */
 export class UnfinishedPlaybackError extends RecoveryLogError {
   constructor(log: string) {

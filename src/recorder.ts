@@ -8,11 +8,10 @@
  * observed only through `barrier()` / `buildHints()`.
  */
 import { posix } from 'node:path';
-import { authorFence, FSM } from './fsm.js';
+import { authorFence, checkAuthor, FSM } from './fsm.js';
 import type { AppendOptions, AppendResult, Journal, Registers } from './journal/journal.js';
 import {
   FsmRejectedOpError,
-  InvalidAuthorError,
   InvalidPropertyPathError,
   InvalidRecorderDirError,
   InvalidWriteError,
@@ -109,9 +108,7 @@ export class Recorder {
   static async open(options: RecorderOptions): Promise<Recorder> {
     const { dir, author, fsm, journal } = options;
     if (!isCleanAbsoluteDir(dir)) throw new InvalidRecorderDirError(dir);
-    if (!Number.isInteger(author) || author < 1 || author > 0xffffffff) {
-      throw new InvalidAuthorError(author);
-    }
+    checkAuthor(author, 'recorder');
     if (fsm.hasRemainingHints()) throw new UnfinishedPlaybackError(journal.name);
     for (const p of options.propertyPaths ?? []) {
       if (!p.startsWith('/') || posix.normalize(p) !== p || p.endsWith('/')) {

@@ -132,17 +132,6 @@ export class HandoffAlreadyRequestedError extends RecoveryLogError {
   }
 }
 
-/** A hand-off author must be a uint32 other than 0. */
-export class InvalidAuthorError extends RecoveryLogError {
-  constructor(author: Author) {
-    super(
-      'InvalidAuthor',
-      `invalid hand-off author ${String(author)}: an author is an integer in [1, 4294967295] ` +
-        '(use a random one per process)',
-    );
-  }
-}
-
 /** A Player plays once; make a new one for another playback. */
 export class PlayerReusedError extends RecoveryLogError {
   constructor() {

@@ -1,5 +1,6 @@
 import type { Author } from '../wire/types.js';
-import { HandoffAlreadyRequestedError, InvalidAuthorError } from './errors.js';
+import { checkAuthor } from '../fsm.js';
+import { HandoffAlreadyRequestedError } from './errors.js';
 
 /** How a Player is asked to finish. */
 export type HandoffRequest = { kind: 'finish' } | { kind: 'inject'; author: Author };
@@ -19,8 +20,7 @@ export class HandoffMailbox {
 
   post(request: HandoffRequest): void {
     if (request.kind === 'inject') {
-      const a = request.author;
-      if (!Number.isInteger(a) || a < 1 || a > 0xffffffff) throw new InvalidAuthorError(a);
+      checkAuthor(request.author, 'hand-off');
     }
     if (this.#request !== undefined) {
       throw new HandoffAlreadyRequestedError(describe(this.#request), describe(request));

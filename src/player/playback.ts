@@ -21,6 +21,7 @@ import {
 import type { HandoffMailbox } from './handoff.js';
 import { LogReader, type LogItem, type PayloadShortfall } from './log-reader.js';
 import { StagingArea, checkTargetDir } from './staging.js';
+import { seededBug } from '../testing/faults.js';
 import type { TargetFs } from './target-fs.js';
 
 /**
@@ -553,6 +554,10 @@ export class Playback {
         crc = crc32cUpdate(crc, bytes);
         pieces.push(bytes);
       });
+      // Seeded bug for the crash-test harness: bytes reach the file before their CRC is checked.
+      if (seededBug('applyPayloadBeforeCrc')) {
+        for (const piece of pieces.splice(0)) await writeOut(piece);
+      }
       this.#checkPayload(op, expected, crc);
       for (const piece of pieces) await writeOut(piece);
       return;

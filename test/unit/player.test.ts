@@ -7,7 +7,6 @@ import {
   CorruptLogError,
   CorruptPayloadError,
   HandoffAlreadyRequestedError,
-  InvalidAuthorError,
   LocalFsError,
   PlaybackAbortedError,
   PlayerInvariantError,
@@ -21,6 +20,7 @@ import {
   type PlayResult,
   type TargetFs,
 } from '../../src/player.js';
+import { InvalidAuthorError } from '../../src/fsm.js';
 import { LogReader } from '../../src/player/log-reader.js';
 import { StagingArea, targetPath } from '../../src/player/staging.js';
 import type { FSMHints } from '../../src/wire/types.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { authorFence, FSM, newRandomAuthor } from '../../src/fsm.js';
+import { authorFence, FSM, InvalidAuthorError, newRandomAuthor } from '../../src/fsm.js';
 import { JournalWriteError, RegisterMismatchError } from '../../src/journal/errors.js';
 import type {
   AppendOptions,
@@ -17,7 +17,6 @@ import { MemoryJournal } from '../../src/journal/memory.js';
 import { withSeededBug } from '../../src/testing/faults.js';
 import { Recorder, type RecorderOptions } from '../../src/recorder.js';
 import {
-  InvalidAuthorError,
   InvalidRecorderDirError,
   MissingPropertyContentError,
   PathExistsError,
