@@ -12,6 +12,7 @@ import {
   newRandomAuthor,
 } from '../../src/fsm.js';
 import { HintsValidationError, liveLogSegments } from '../../src/hints.js';
+import { encodeRecordedOp } from '../../src/wire/codec.js';
 import type { Author, Fnode, FSMHints, RecordedOp, Segment } from '../../src/wire/types.js';
 
 const aRecoveryLog = 'examples/integration-tests/recovery-log';
@@ -855,6 +856,68 @@ describe('FSM (beyond the Gazette suite)', () => {
     );
     assert.equal(fsm.nextChecksum, 0xe096af84);
     assert.equal(fsm.nextSeqNo, 3);
+  });
+
+  it('hinted replay ignores files and property values that hints know are stale', () => {
+    // A recorder's history, then a hand-off to author B. Fnode 1 gets segments [A:1..5] and
+    // [B:9..9]; ops 6-8 lie in the gap a Player never reads. /x is created inside A's segment
+    // and unlinked in the gap; /IDENTITY is rewritten in the gap.
+    const log = aRecoveryLog;
+    const history: Array<[number, Body]> = [
+      [1, { create: { path: '/a' } }],
+      [1, { property: { path: '/IDENTITY', content: 'v1' } }],
+      [1, { create: { path: '/x' } }],
+      [1, { write: { fnode: 3, offset: 0, length: 1 } }],
+      [1, { write: { fnode: 1, offset: 0, length: 1 } }],
+      [2, {}],
+      [2, { unlink: { fnode: 3, path: '/x' } }],
+      [2, { property: { path: '/IDENTITY', content: 'v2' } }],
+      [2, { write: { fnode: 1, offset: 1, length: 1 } }],
+    ];
+    const recorded = new FSM(hints({ log }));
+    const ops: Array<[RecordedOp, Uint8Array]> = history.map(([author, body]) => {
+      const op: RecordedOp = {
+        seqNo: recorded.nextSeqNo,
+        checksum: recorded.nextChecksum,
+        author,
+        firstOffset: 0,
+        lastOffset: 0,
+        log,
+        ...body,
+      };
+      const payload = encodeRecordedOp(op);
+      recorded.apply(op, payload);
+      return [op, payload];
+    });
+    const built = recorded.buildHints(log);
+    assert.deepEqual(
+      built.liveNodes.map((n) => [n.fnode, n.segments.map((s) => [s.firstSeqNo, s.lastSeqNo])]),
+      [
+        [
+          1,
+          [
+            [1, 5],
+            [9, 9],
+          ],
+        ],
+      ],
+    );
+
+    // Replay as a Player does: ops below the expected SeqNo (the gap) are skipped.
+    const replayed = new FSM(built);
+    for (const [op, payload] of ops) {
+      if (op.seqNo < replayed.nextSeqNo) continue;
+      try {
+        replayed.apply(op, payload);
+      } catch (err) {
+        if (!(err instanceof ErrFnodeNotTracked)) throw err;
+      }
+    }
+    assert.equal(replayed.hasRemainingHints(), false);
+    assert.deepEqual([...replayed.links], [['/a', 1]]);
+    assert.deepEqual([...replayed.liveNodes.keys()], [1]);
+    assert.deepEqual([...replayed.properties], [['/IDENTITY', 'v2']]);
+    assert.deepEqual(replayed.buildHints(log).properties, built.properties);
   });
 
   it('checks author, then SeqNo, then checksum, and reports what it expected', () => {
