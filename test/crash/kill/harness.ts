@@ -1,0 +1,148 @@
+/**
+ * Runs the kill -9 layer: a few lanes (one journal each) side by side until enough kills are
+ * done, then a summary. Environment knobs (for long nightly runs or a quick look):
+ *   KILL_TARGET   kills to reach (default 250)          KILL_LANES   parallel lanes (default 2)
+ *   KILL_SECONDS  time cap in seconds (default 240)     KILL_SEED    lane seeds (default: random)
+ *   KILL_FAILPOINTS  comma-separated subset of the failpoints to arm (default: all placed)
+ *   KILL_HINTED   share of recoveries from stored hints, 0..1 (default 0.8; the rest from offset 0)
+ *   KILL_CHECK_CORPUS=1  also replay every passing generation through the shared corpus checker
+ *   KILL_CORPUS   directory for failing cases (default test/corpus; 'none' keeps nothing)
+ *   RECOVERYLOG_SEEDED_BUGS   passed to the children (calibration: the run must then fail)
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { prepareChildEntry } from './child-entry.js';
+import { Lane } from './lane.js';
+import { describeRun, emptyStats, type KillStats } from './stats.js';
+import { FAILPOINTS, LIBRARY_FAILPOINTS, type FailpointName } from './protocol.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Library failpoints whose one-line call is in place (the others cannot fire, so are skipped). */
+export function placedFailpoints(): { placed: FailpointName[]; missing: FailpointName[] } {
+  const placed: FailpointName[] = [];
+  const missing: FailpointName[] = [];
+  for (const name of FAILPOINTS) {
+    const file = LIBRARY_FAILPOINTS[name];
+    let ok = true;
+    if (file !== undefined) {
+      try {
+        ok = readFileSync(join(REPO_ROOT, file), 'utf8').includes(`failpoint('${name}')`);
+      } catch {
+        ok = false;
+      }
+    }
+    (ok ? placed : missing).push(name);
+  }
+  return { placed, missing };
+}
+
+/** The run stops after this many violations; only the first MAX_CORPUS_CASES are saved. */
+const MAX_VIOLATIONS = 25;
+
+export interface KillRunOptions {
+  targetKills: number;
+  lanes: number;
+  maxSeconds: number;
+  seed: number;
+  failpoints?: readonly FailpointName[];
+  hintedShare?: number;
+  corpusDir?: string;
+  childEnv?: Record<string, string>;
+  log?: (line: string) => void;
+}
+
+export interface KillRunResult {
+  stats: KillStats;
+  seconds: number;
+  summary: string;
+  details: string[];
+}
+
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): KillRunOptions {
+  const number = (name: string, fallback: number): number => {
+    const value = env[name];
+    if (value === undefined || value === '') return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) {
+      throw new Error(`${name} must be a non-negative number, got ${value}`);
+    }
+    return n;
+  };
+  const failpoints = env.KILL_FAILPOINTS?.split(',').filter((f) => f !== '');
+  for (const f of failpoints ?? []) {
+    if (!(FAILPOINTS as readonly string[]).includes(f)) {
+      throw new Error(`KILL_FAILPOINTS: unknown failpoint ${f} (known: ${FAILPOINTS.join(', ')})`);
+    }
+  }
+  return {
+    failpoints: failpoints as FailpointName[] | undefined,
+    hintedShare: Math.min(1, number('KILL_HINTED', 0.8)),
+    corpusDir:
+      env.KILL_CORPUS === undefined || env.KILL_CORPUS === '' ? undefined : env.KILL_CORPUS,
+    targetKills: number('KILL_TARGET', 250),
+    lanes: Math.max(1, Math.floor(number('KILL_LANES', 2))),
+    maxSeconds: number('KILL_SECONDS', 240),
+    seed: number('KILL_SEED', Math.floor(Math.random() * 0xffffffff)),
+    childEnv: env.RECOVERYLOG_SEEDED_BUGS
+      ? { RECOVERYLOG_SEEDED_BUGS: env.RECOVERYLOG_SEEDED_BUGS }
+      : {},
+  };
+}
+
+export async function runKillTest(options: KillRunOptions): Promise<KillRunResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const entry = await prepareChildEntry(log);
+  const root = await mkdtemp(join(tmpdir(), 'recoverylog-kill-'));
+  const stats = emptyStats();
+  const { placed, missing } = placedFailpoints();
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  let stopped = false;
+  const ctx = {
+    root,
+    stop: () => {
+      stopped = true;
+    },
+    stats,
+    seed: options.seed,
+    failpoints: (options.failpoints ?? FAILPOINTS).filter((f) => placed.includes(f)),
+    hintedShare: options.hintedShare ?? 0.8,
+    corpusDir: options.corpusDir,
+    childEnv: options.childEnv,
+    childArgs: entry.args,
+    log,
+    // A broken build fails every cycle: stop early rather than pile up hundreds of cases.
+    finished: () =>
+      stopped ||
+      stats.kills >= options.targetKills ||
+      elapsed() > options.maxSeconds ||
+      stats.violations.length >= MAX_VIOLATIONS,
+  };
+  try {
+    const lanes = Array.from(
+      { length: options.lanes },
+      (_, i) => new Lane(i, (options.seed + i * 0x9e3779b9) >>> 0, ctx),
+    );
+    // Every lane must be stopped before the directories go: settle all, then report a failure.
+    const settled = await Promise.allSettled(lanes.map((lane) => lane.loop()));
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+    await entry.dispose();
+  }
+  const seconds = elapsed();
+  const { summary, details } = describeRun(stats, seconds, {
+    lanes: options.lanes,
+    children: entry.kind,
+    seed: options.seed,
+    unplaced: missing,
+  });
+  log(summary);
+  for (const line of details) log(line);
+  return { stats, seconds, summary, details };
+}

@@ -1,0 +1,34 @@
+/**
+ * Layer 2 of the crash tests (crash-testing.md (b)): real processes recording into a FileJournal
+ * on local disk, SIGKILLed at random moments and at failpoints, recovered by fresh processes, and
+ * checked against the parent's ledger (I1, I2, I3, I5, I6, I7). See harness.ts for the knobs.
+ */
+import assert from 'node:assert/strict';
+import { runKillTest, optionsFromEnv } from './harness.js';
+
+const MIN_KILLS = 200;
+
+describe('kill -9 crash consistency (layer 2)', function () {
+  const options = optionsFromEnv();
+  this.timeout((options.maxSeconds + 120) * 1000);
+
+  it(`survives at least ${MIN_KILLS} SIGKILLs with no invariant violated`, async () => {
+    const { stats, summary } = await runKillTest(options);
+    assert.equal(
+      stats.violations.length,
+      0,
+      `${summary}\n` +
+        stats.violations
+          .map(
+            (v) =>
+              `${v.invariant} (lane ${v.lane}, gen ${v.gen}): ${v.detail}${v.corpus ? ` [${v.corpus}]` : ''}`,
+          )
+          .join('\n'),
+    );
+    assert.ok(
+      stats.kills >= Math.min(MIN_KILLS, options.targetKills),
+      `${summary}: fewer than ${Math.min(MIN_KILLS, options.targetKills)} kills within ${options.maxSeconds} s`,
+    );
+    assert.ok(stats.ackedOpsChecked > 0, `${summary}: no acknowledged op was ever checked`);
+  });
+});
