@@ -13,22 +13,28 @@
  *   DIR/lock, DIR/lock.<token>, DIR/lock-want   the cross-process append lock (file-lock.ts).
  *
  * Commit (one per batch of appends, holding the lock): write the batch's bytes to `data` at the
- * head with one positional writev (CRC computed meanwhile), then write the record at the end of
- * `commits`, then fdatasync both files concurrently, and only then resolve the appends and
- * expose the bytes to readers of this process. A record is never written before its data, but
- * the two files reach the disk in any order, which is why records carry the data's CRC.
+ * head with one positional writev (CRC computed meanwhile), fdatasync `data`, then write the
+ * record at the end of `commits` and fdatasync it, and only then resolve the appends and expose
+ * the bytes to readers of this process. Because the data is durable before any record claims
+ * it, a complete record always describes durable data: a crash can only leave bytes beyond the
+ * last record, or a torn record, never a record without its data. (Syncing both files
+ * concurrently would save one sync latency per batch, but then a record whose data does not
+ * match could be an unfinished commit or damaged acknowledged data, and the two could not be
+ * told apart: the simulated crash layer showed acknowledged data silently dropped that way.)
  *
  * Open (recovery, when the lock is free or its holder is dead): take the last record (parsed
  * backwards from the file's end; a forward scan when the tail is torn), verify its data CRC
- * against `data` and drop it if the data did not fully reach the disk (then the record before it
- * must verify: it was synced before the last one was written, so a mismatch there is real
- * corruption and is reported), cut the torn tails of both files, and fdatasync both (a killed
- * writer may have left its last batch unsynced). Only the tail needs a data check: every record
- * before the last was synced before its successor was written. So after a crash at any instant
- * a reopen exposes a prefix of whole appends that contains every acknowledged one.
+ * against `data` (a mismatch is corruption: JournalCorruptError), cut the torn tails of both
+ * files, and fdatasync both (a killed writer may have left its last batch unsynced). Older
+ * records are not re-verified at open, to keep it cheap; the recovery log's own checksum chain
+ * catches damage there at playback. So after a crash at any instant a reopen exposes a prefix of
+ * whole appends that contains every acknowledged one.
  *
- * Cross-process: appenders take the lock per batch (and keep it while their queue stays busy,
- * unless another process rings the doorbell), and on taking it read the records other processes
+ * Cross-process: appenders take the lock per batch and keep it while their queue stays busy, and
+ * for a short linger once it is idle (the next batch then skips link + stat + unlink, a large part
+ * of a small synced batch), releasing it at once when another process rings the doorbell (checked
+ * after each batch and every few milliseconds while lingering). On taking it they read the records
+ * other processes
  * committed meanwhile, so offsets, register checks (fencing) and the head are always against the
  * latest durable state. Readers never lock: they parse new records (stopping at an incomplete
  * one) when a blocking read waits (fs.watch on the directory, plus polling as a fallback), or
@@ -113,6 +119,13 @@ const IO_CHUNK = 1024 * 1024;
 const COALESCE_BELOW = 64 * 1024;
 /** At most this many buffers per writev call (Linux IOV_MAX). */
 const MAX_IOVECS = 1024;
+/**
+ * An idle appender keeps the lock this long after its last batch. Bounded, so that a process
+ * that stops appending (or exits without close) does not leave the lock taken for long.
+ */
+const LOCK_LINGER_MS = 50;
+/** How often a lingering holder looks at the doorbell: another process waits about this long. */
+const DOORBELL_CHECK_MS = 5;
 
 function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error
@@ -277,6 +290,11 @@ export class FileJournal implements Journal {
   private closed = false;
   private watcher: { close(): void } | undefined;
   private poller: NodeJS.Timeout | undefined;
+  /** While the lock lingers (see LOCK_LINGER_MS): when it must go, and the next doorbell check. */
+  private lingerUntil = 0;
+  private lingerCheck: NodeJS.Timeout | undefined;
+  /** A release started by the linger check; a batch waits for it before taking the lock again. */
+  private releasing: Promise<void> | undefined;
 
   private constructor(
     dir: string,
@@ -456,6 +474,8 @@ export class FileJournal implements Journal {
     this.stopWatching();
     await this.queue.close();
     await this.refreshing;
+    this.stopLingering();
+    await this.releasing;
     await this.lock.dispose().catch(() => undefined);
     await Promise.all([this.data.close(), this.commits.close()]);
   }
@@ -483,7 +503,7 @@ export class FileJournal implements Journal {
       return;
     }
     try {
-      await this.recover(await this.loadTail(), true);
+      await this.recover(await this.loadTail());
       await this.lock.sweepLeftovers();
     } finally {
       await this.lock.release();
@@ -508,7 +528,11 @@ export class FileJournal implements Journal {
     if (length < RECORD_FIXED_BYTES || length > RECORD_MAX_BYTES || length > end) return undefined;
     const bytes = await readFully(this.commits, end - length, length);
     const decoded = decodeCommitRecord(bytes, 0, end - length);
-    return decoded.kind === 'record' ? decoded.record : undefined;
+    // A torn record's trailer bytes can read as the length of an earlier, valid record: only a
+    // record that really ends at `end` counts (found by the simulated crash layer).
+    return decoded.kind === 'record' && decoded.record.length === length
+      ? decoded.record
+      : undefined;
   }
 
   /** The committed state right after `record` (reads its registers record when needed). */
@@ -601,12 +625,12 @@ export class FileJournal implements Journal {
   }
 
   /**
-   * Repairs the tail under the lock and publishes the result. At open (`mayDropLast`) a last
-   * record whose data did not reach the disk is dropped; later, when this process may already
-   * have exposed that record, a mismatch is corruption.
+   * Repairs the tail under the lock and publishes the result: cuts bytes of an unfinished batch
+   * (data beyond the last record, a torn record) and checks the last record's data, which was
+   * synced before the record was written.
    */
-  private async recover(found: CommittedState, mayDropLast: boolean): Promise<void> {
-    let state = found;
+  private async recover(found: CommittedState): Promise<void> {
+    const state = found;
     const dataSize = (await this.data.stat()).size;
     if (seededBug('noTornTailCut')) {
       await this.keepTornTail(state, dataSize);
@@ -614,23 +638,12 @@ export class FileJournal implements Journal {
     }
     const last = state.last;
     if (last !== undefined && !(await this.dataMatches(last, dataSize))) {
-      const previous = last.position === 0 ? undefined : await this.recordEndingAt(last.position);
-      if (!mayDropLast || (last.position > 0 && previous === undefined)) {
-        throw new JournalCorruptError(
-          this.dataPath,
-          last.begin,
-          `committed bytes [${last.begin}, ${last.end}) do not match their checksum`,
-        );
-      }
-      if (previous !== undefined && !(await this.dataMatches(previous, dataSize))) {
-        throw new JournalCorruptError(
-          this.dataPath,
-          previous.begin,
-          `committed bytes [${previous.begin}, ${previous.end}) do not match their checksum ` +
-            '(they were synced before the following commit was written)',
-        );
-      }
-      state = await this.stateAfter(previous);
+      throw new JournalCorruptError(
+        this.dataPath,
+        last.begin,
+        `committed bytes [${last.begin}, ${last.end}) do not match their checksum (they were ` +
+          'synced before their commit record was written, so the disk changed them)',
+      );
     }
     if ((await this.commits.stat()).size > state.commitsEnd) {
       await this.commits.truncate(state.commitsEnd);
@@ -748,12 +761,13 @@ export class FileJournal implements Journal {
     let failed = false;
     try {
       await this.refreshing;
+      await this.releasing;
       if (this.broken !== undefined) throw this.broken;
       if (!this.lock.held) {
         const { brokeStale } = await this.lock.acquire(this.lockTimeoutMs);
         // Other processes may have committed since we last looked: check against their state.
         const unparsed = await this.readNewCommits();
-        if (brokeStale || unparsed > 0) await this.recover(this.state, false);
+        if (brokeStale || unparsed > 0) await this.recover(this.state);
       }
       const plan = planBatch(this.name, entries, this.state.head, this.state.registers);
       if (!plan.needsCommit) {
@@ -785,19 +799,65 @@ export class FileJournal implements Journal {
     }
   }
 
-  /** Keeps the lock only while more appends are queued and no other process is waiting for it. */
+  /**
+   * Keeps the lock unless another process is waiting for it (or the batch failed, or we close):
+   * for the next batch when appends are queued, else for a linger (see LOCK_LINGER_MS).
+   */
   private async releaseLockUnlessBusy(failed: boolean): Promise<void> {
     if (!this.lock.held) return;
     try {
-      const keep =
-        !failed &&
-        !this.closed &&
-        this.queue.pendingCount > 0 &&
-        !(await this.lock.othersWaiting());
-      if (!keep) await this.lock.release();
+      const keep = !failed && !this.closed && !(await this.lock.othersWaiting());
+      if (!keep) {
+        this.stopLingering();
+        await this.lock.release();
+      } else if (this.queue.pendingCount === 0) {
+        this.lingerUntil = Date.now() + LOCK_LINGER_MS;
+        this.scheduleLingerCheck();
+      }
     } catch {
+      this.stopLingering();
       await this.lock.release().catch(() => undefined);
     }
+  }
+
+  private scheduleLingerCheck(): void {
+    if (this.lingerCheck !== undefined) return;
+    // Not unref'd: a process that exits without close() waits out the linger and releases the
+    // lock, rather than leaving it for others to judge stale (impossible from another host).
+    this.lingerCheck = setTimeout(() => {
+      this.lingerCheck = undefined;
+      void this.checkLingeringLock();
+    }, DOORBELL_CHECK_MS);
+  }
+
+  private stopLingering(): void {
+    if (this.lingerCheck !== undefined) clearTimeout(this.lingerCheck);
+    this.lingerCheck = undefined;
+  }
+
+  /** Releases the idle lock once the linger is over or another process rang the doorbell. */
+  private async checkLingeringLock(): Promise<void> {
+    // A batch running or queued holds the lock now and decides again when it is done; close()
+    // releases it itself.
+    const busy = (): boolean =>
+      !this.lock.held || this.batchInFlight || this.queue.pendingCount > 0 || this.closed;
+    if (busy()) return;
+    let release = Date.now() >= this.lingerUntil;
+    if (!release) release = await this.lock.othersWaiting().catch(() => true);
+    if (busy()) return;
+    if (!release) {
+      this.scheduleLingerCheck();
+      return;
+    }
+    this.releasing = this.lock.release().then(
+      () => {
+        this.releasing = undefined;
+      },
+      () => {
+        this.releasing = undefined;
+      },
+    );
+    await this.releasing;
   }
 
   /**
@@ -820,6 +880,12 @@ export class FileJournal implements Journal {
         for (const buffer of buffers) dataCrc = crc32c(buffer, dataCrc);
         await writing;
       }
+      await this.hooks?.beforeSync?.(plan.info);
+      const early = seededBug('ackBeforeSync');
+      // The data is durable before a record claims it. So at open a record whose data does not
+      // match its CRC is corruption of acknowledged bytes (a typed error), never an unfinished
+      // commit; only a torn or missing record marks an unfinished one.
+      if (hasData && !early) await this.data.datasync();
       const registersAt = plan.registersChanged ? position : this.state.registersAt;
       const encoded = encodeCommitRecord({
         begin: plan.begin,
@@ -838,12 +904,10 @@ export class FileJournal implements Journal {
         registersAt,
         registers: plan.registersChanged ? plan.registers : undefined,
       };
-      await this.hooks?.beforeSync?.(plan.info);
-      const syncing = Promise.all([
-        hasData ? this.data.datasync() : undefined,
-        this.commits.datasync(),
-      ]);
-      if (seededBug('ackBeforeSync')) {
+      const syncing = early
+        ? Promise.all([this.data.datasync(), this.commits.datasync()])
+        : this.commits.datasync();
+      if (early) {
         syncing.catch(() => undefined);
         acknowledgeEarly(record);
       }
