@@ -164,6 +164,18 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/**
+ * Waits for a file's own sync and the log's barrier, run side by side: neither needs the other,
+ * and overlapping them saves a flush latency per sync. Settles only once both have (no sync is
+ * left running behind the caller's back), then fails with the file's error first, as the
+ * sequential order reported it.
+ */
+async function bothDurable(fileSync: Promise<void>, barrier: Promise<unknown>): Promise<void> {
+  const [file, log] = await Promise.allSettled([fileSync, barrier]);
+  if (file.status === 'rejected') throw file.reason;
+  if (log.status === 'rejected') throw log.reason;
+}
+
 function isNotFound(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'ENOENT';
 }
@@ -323,16 +335,17 @@ export class RecordedFileHandle {
     await this.#fs._truncateFnode(this.fnode, () => this.#base.truncate(0));
   }
 
-  /** fsync of the file, then waits until everything recorded so far is durable in the log. */
+  /** fsync of the file, and waits until everything recorded so far is durable in the log. */
   async sync(): Promise<void> {
-    await (this.#base.sync ? this.#base.sync() : this.#base.datasync());
-    await this.#fs.recorder.barrier();
+    await bothDurable(
+      this.#base.sync ? this.#base.sync() : this.#base.datasync(),
+      this.#fs.recorder.barrier(),
+    );
   }
 
-  /** fdatasync of the file, then waits until everything recorded so far is durable in the log. */
+  /** fdatasync of the file, and waits until everything recorded so far is durable in the log. */
   async datasync(): Promise<void> {
-    await this.#base.datasync();
-    await this.#fs.recorder.barrier();
+    await bothDurable(this.#base.datasync(), this.#fs.recorder.barrier());
   }
 
   async close(): Promise<void> {

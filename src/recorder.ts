@@ -4,12 +4,16 @@
  * semantics, with typed fail-fast errors where Gazette panics.
  *
  * Record calls are synchronous: each stamps its ops from the FSM, applies them to the FSM and
- * hands ONE append to the journal before returning (the journal keeps call order). Durability is
- * observed only through `barrier()` / `buildHints()`.
+ * queues their frames. The frames of all record calls made in one synchronous run of the caller's
+ * code go to the journal as ONE append, issued at the end of that run (a microtask) or before
+ * any wait, whichever comes first. So each record call stays atomic (its frames are never split
+ * between appends) and in call order, a failed append fails the Recorder with the journal's
+ * error, and a barrier covers exactly the ops recorded before it. Durability is observed only
+ * through `barrier()` / `buildHints()`.
  */
 import { posix } from 'node:path';
 import { authorFence, checkAuthor, FSM } from './fsm.js';
-import type { AppendOptions, AppendResult, Journal, Registers } from './journal/journal.js';
+import type { AppendOptions, AppendResult, Journal } from './journal/journal.js';
 import {
   FsmRejectedOpError,
   InvalidPropertyPathError,
@@ -29,7 +33,7 @@ import {
 import { seededBug } from './testing/faults.js';
 import { crc32c } from './wire/checksum.js';
 import { encodeRecordedOp } from './wire/codec.js';
-import { encodeFrame } from './wire/framing.js';
+import { FRAME_HEADER_LENGTH, FRAME_MAGIC } from './wire/framing.js';
 import type { Author, Fnode, FSMHints, RecordedOp } from './wire/types.js';
 
 /** Paths recorded by content (Property ops) instead of as files: RocksDB's database GUID. */
@@ -73,6 +77,7 @@ export interface WaitOptions {
 type OpBody = Pick<RecordedOp, 'create' | 'link' | 'unlink' | 'write' | 'property'>;
 
 const EMPTY = new Uint8Array(0);
+const NO_CHECK: AppendOptions = Object.freeze({});
 
 export class Recorder {
   readonly #journal: Journal;
@@ -81,14 +86,24 @@ export class Recorder {
   readonly #dir: string;
   readonly #signal: AbortSignal | undefined;
   readonly #propertyPaths: ReadonlySet<string>;
-  /** Registers every append must match; undefined until open() placed the fence, or disabled. */
-  #checkRegisters: Registers | undefined;
+  /**
+   * Options of every append after open(): the fence check (none until open() placed the fence,
+   * or when disabled). One frozen object, so that queued ops can tell they may share an append.
+   */
+  #recordOptions: AppendOptions = NO_CHECK;
   #writeHead = 0;
   /** Issue number of the append whose commit set #writeHead. */
   #writeHeadAppend = 0;
   #appendsIssued = 0;
-  /** Appends not yet settled (their tracking promises never reject). */
-  readonly #inflight = new Set<Promise<AppendResult | undefined>>();
+  /**
+   * The tracking promise of the latest append issued (it never rejects). Journals settle appends
+   * in call order, so once it has settled every earlier append has too.
+   */
+  #lastAppend: Promise<AppendResult | undefined> = Promise.resolve(undefined);
+  /** Framed ops recorded in the current synchronous run, not yet handed to the journal. */
+  #queued: Uint8Array[] = [];
+  #queuedOptions: AppendOptions = NO_CHECK;
+  #flushScheduled = false;
   #failed: Error | undefined;
 
   private constructor(options: RecorderOptions) {
@@ -124,7 +139,9 @@ export class Recorder {
       recorder.#sequence([{}], undefined, { unionRegisters: fence });
       await recorder.#await('opening the recorder', recorder.#settleAll(), undefined);
     }
-    recorder.#checkRegisters = options.disableRegisterChecks ? undefined : fence;
+    if (!options.disableRegisterChecks) {
+      recorder.#recordOptions = Object.freeze({ checkRegisters: fence });
+    }
     return recorder;
   }
 
@@ -297,7 +314,7 @@ export class Recorder {
     if (this.#failed) return Promise.reject(this.#failed);
     const aborted = abortedSignal(this.#signal, options?.signal);
     if (aborted) return Promise.reject(new RecorderAbortedError('barrier', aborted.reason));
-    return this.#await('barrier', this.#settledAppend(EMPTY, this.#appendOptions()), options);
+    return this.#await('barrier', this.#settledAppend(EMPTY, this.#recordOptions), options);
   }
 
   /**
@@ -341,16 +358,13 @@ export class Recorder {
     return fnode;
   }
 
-  #appendOptions(): AppendOptions {
-    return this.#checkRegisters ? { checkRegisters: this.#checkRegisters } : {};
-  }
-
   /**
-   * Stamps each op from the FSM, encodes it, applies it, and appends all frames (then `payload`,
-   * a Write's data) as one journal append. The payload is copied: the caller may reuse its buffer.
+   * Stamps each op from the FSM, encodes it, applies it, and queues all frames (then `payload`,
+   * a Write's data) as one unit: they always travel in the same journal append. The payload is
+   * copied: the caller may reuse its buffer.
    */
   #sequence(ops: readonly OpBody[], payload?: Uint8Array, options?: AppendOptions): void {
-    const frames: Uint8Array[] = [];
+    const encodedOps: Uint8Array[] = [];
     for (const body of ops) {
       const op: RecordedOp = {
         seqNo: this.#fsm.nextSeqNo,
@@ -371,10 +385,43 @@ export class Recorder {
       } catch (err) {
         throw new FsmRejectedOpError(describeOp(op), this.#journal.name, err);
       }
-      frames.push(encodeFrame(encoded));
+      encodedOps.push(encoded);
     }
-    if (payload !== undefined) frames.push(payload);
-    void this.#trackAppend(concat(frames), options ?? this.#appendOptions());
+    this.#enqueue(frameOps(encodedOps, payload), options ?? this.#recordOptions);
+  }
+
+  /**
+   * Queues one record call's frames. A journal append costs a promise, a queue entry and a
+   * tracking chain, far more than a small op, so the calls of one synchronous run share one
+   * append. Ops with other options (open's fencing no-op) never share an append with ops before
+   * them, and a barrier flushes the queue first (see #trackAppend), so call order and what each
+   * append checks are exactly as if every call had appended on its own.
+   */
+  #enqueue(frames: Uint8Array, options: AppendOptions): void {
+    if (this.#queued.length > 0 && this.#queuedOptions !== options) this.#flush();
+    this.#queued.push(frames);
+    this.#queuedOptions = options;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => {
+        this.#flushScheduled = false;
+        this.#flush();
+      });
+    }
+  }
+
+  /** Hands the queued record calls to the journal as one append. */
+  #flush(): void {
+    if (this.#queued.length === 0) return;
+    const chunks = this.#queued;
+    this.#queued = [];
+    void this.#issueAppend(chunks, this.#queuedOptions);
+  }
+
+  /** Appends after whatever record calls are still queued, keeping call order. */
+  #trackAppend(bytes: Uint8Array, options: AppendOptions): Promise<AppendResult | undefined> {
+    this.#flush();
+    return this.#issueAppend(bytes, options);
   }
 
   /**
@@ -382,7 +429,10 @@ export class Recorder {
    * Recorder in the failed state. The returned promise never rejects (undefined = failed), so
    * an append nobody waits for cannot become an unhandled rejection.
    */
-  #trackAppend(bytes: Uint8Array, options: AppendOptions): Promise<AppendResult | undefined> {
+  #issueAppend(
+    bytes: Uint8Array | readonly Uint8Array[],
+    options: AppendOptions,
+  ): Promise<AppendResult | undefined> {
     const issued = ++this.#appendsIssued;
     let appended: Promise<AppendResult>;
     try {
@@ -401,8 +451,7 @@ export class Recorder {
         return undefined;
       },
     );
-    this.#inflight.add(settled);
-    void settled.then(() => this.#inflight.delete(settled));
+    this.#lastAppend = settled;
     return settled;
   }
 
@@ -419,19 +468,22 @@ export class Recorder {
     this.#writeHeadAppend = issued;
   }
 
-  /** Appends, then waits for it and every earlier append; rejects if the Recorder failed. */
+  /**
+   * Appends, then waits for it and thereby for every earlier append; rejects if the Recorder
+   * failed. Only our own append is awaited: journals settle appends in call order, so the
+   * tracking handlers of earlier appends (which record a failure in #failed) have run before
+   * ours. Awaiting every append in flight instead made N concurrent barriers cost O(N²).
+   */
   async #settledAppend(bytes: Uint8Array, options: AppendOptions): Promise<AppendResult> {
-    const earlier = [...this.#inflight];
-    const own = this.#trackAppend(bytes, options);
-    await Promise.all(earlier);
-    const result = await own;
+    const result = await this.#trackAppend(bytes, options);
     if (this.#failed || result === undefined) throw this.#failed;
     return result;
   }
 
-  /** Waits for every append issued so far; rejects if the Recorder failed. */
+  /** Waits for every append issued so far (queued ops included); rejects if the Recorder failed. */
   async #settleAll(): Promise<void> {
-    await Promise.all([...this.#inflight]);
+    this.#flush();
+    await this.#lastAppend;
     if (this.#failed) throw this.#failed;
   }
 
@@ -486,16 +538,24 @@ function isWellFormedUtf16(s: string): boolean {
   return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
+/**
+ * Frames each encoded op (magic, u32 little-endian length, op) and appends `payload`, all in one
+ * buffer. Buffer.allocUnsafe serves small sizes from a shared slab and skips zero-filling (every
+ * byte is written here): with thousands of small ops per second, an ArrayBuffer per op and per
+ * frame was what made garbage collection dominate.
+ */
+function frameOps(encodedOps: readonly Uint8Array[], payload: Uint8Array | undefined): Uint8Array {
+  let total = payload?.length ?? 0;
+  for (const op of encodedOps) total += FRAME_HEADER_LENGTH + op.length;
+  const out = Buffer.allocUnsafe(total);
   let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+  for (const op of encodedOps) {
+    out.set(FRAME_MAGIC, at);
+    out.writeUInt32LE(op.length, at + 4);
+    out.set(op, at + FRAME_HEADER_LENGTH);
+    at += FRAME_HEADER_LENGTH + op.length;
   }
+  if (payload !== undefined) out.set(payload, at);
   return out;
 }
 

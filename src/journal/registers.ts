@@ -39,13 +39,21 @@ export function registersProblem(registers: unknown): string | undefined {
   if (typeof registers !== 'object' || registers === null || Array.isArray(registers)) {
     return 'registers must be an object mapping labels to string values';
   }
+  // Checked on every append (a Recorder fences each one), so the encoding is skipped when a
+  // bound shows it cannot be too large: JSON + UTF-8 takes at most 6 bytes per UTF-16 unit (a
+  // \uXXXX escape), plus quotes, colon and comma per label, plus the braces.
+  let worstCase = 2;
   for (const [label, value] of Object.entries(registers)) {
     if (label.length === 0) return 'register labels must be non-empty';
     if (typeof value !== 'string') {
       return `register ${JSON.stringify(label)} must have a string value (got ${typeof value})`;
     }
+    worstCase += 6 * (label.length + value.length) + 6;
   }
-  if (encodeRegisters(registers as Registers).byteLength > MAX_REGISTERS_BYTES) {
+  if (
+    worstCase > MAX_REGISTERS_BYTES &&
+    encodeRegisters(registers as Registers).byteLength > MAX_REGISTERS_BYTES
+  ) {
     return `registers exceed ${MAX_REGISTERS_BYTES} bytes when encoded`;
   }
   return undefined;

@@ -7,6 +7,13 @@ import { PlayerInvariantError } from './errors.js';
 export const DEFAULT_READ_SIZE = 1024 * 1024;
 
 /**
+ * The first read after a seek asks for this much, and each further one twice the last, up to the
+ * read size: after a seek to a hinted segment whose end is unknown, a short segment then costs a
+ * short read rather than a whole read size of bytes nobody needs.
+ */
+export const FIRST_READ_AFTER_SEEK = 64 * 1024;
+
+/**
  * A frame holds one RecordedOp (a path, a property's content): far below this. A header declaring
  * more is corruption, and must not make the reader buffer the rest of the log.
  */
@@ -55,6 +62,10 @@ export class LogReader {
   #decoder = new FrameDecoder(0);
   /** Offset of the next byte to ask the journal for (= decoder offset + buffered bytes). */
   #fetchOffset = 0;
+  /** Size of the next read when the bytes needed are not known to extend further (see seek). */
+  #rampedReadSize = 0;
+  /** Where the bytes known to be needed end (0: unknown); reads stop there, then ramp up. */
+  #neededThrough = 0;
   readonly #signal: AbortSignal | undefined;
   readonly #readSize: number;
   readonly #maxFrameBytes: number;
@@ -77,11 +88,28 @@ export class LogReader {
     return this.#decoder.offset;
   }
 
-  /** Positions the reader at `offset` of `journal`, dropping anything buffered. */
-  seek(journal: Journal, offset: number): void {
+  /**
+   * Positions the reader at `offset` of `journal`, dropping anything buffered. `neededThrough`,
+   * when known (a hinted segment's last offset), is where the bytes the caller needs end: reads
+   * up to it are full-sized and none crosses it. Past it, or when unknown, reads start at
+   * FIRST_READ_AFTER_SEEK and double. Either way it only sizes reads: bytes beyond it are read
+   * on demand like any others.
+   */
+  seek(journal: Journal, offset: number, neededThrough = 0): void {
     this.#journal = journal;
     this.#decoder.reset(offset);
     this.#fetchOffset = offset;
+    this.#neededThrough = neededThrough;
+    this.#rampedReadSize = Math.min(this.#readSize, FIRST_READ_AFTER_SEEK);
+  }
+
+  #nextReadSize(): number {
+    if (this.#neededThrough > this.#fetchOffset) {
+      return Math.min(this.#readSize, this.#neededThrough - this.#fetchOffset);
+    }
+    const size = this.#rampedReadSize;
+    this.#rampedReadSize = Math.min(this.#readSize, size * 2);
+    return size;
   }
 
   /**
@@ -165,7 +193,7 @@ export class LogReader {
     try {
       result = await journal.read(requested, {
         blocking,
-        maxBytes: this.#readSize,
+        maxBytes: this.#nextReadSize(),
         signal: linked.signal,
       });
     } catch (err) {

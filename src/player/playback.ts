@@ -221,8 +221,8 @@ export class Playback {
     return head;
   }
 
-  async #seek(log: string, offset: number): Promise<void> {
-    this.#reader.seek(await this.#journal(log), offset);
+  async #seek(log: string, offset: number, neededThrough = 0): Promise<void> {
+    this.#reader.seek(await this.#journal(log), offset, neededThrough);
     this.#readLog = log;
     this.#offset = offset;
     this.#readThrough = this.#head(log);
@@ -233,8 +233,9 @@ export class Playback {
     const segment = this.#fsm.nextHintedSegment;
     if (segment !== undefined) {
       if (this.#readLog !== segment.log || this.#offset < segment.firstOffset) {
-        // Jump over log ranges no live file needs.
-        await this.#seek(segment.log, segment.firstOffset);
+        // Jump over log ranges no live file needs. A known end (hints a Player built) sizes the
+        // reads so that none runs past the segment.
+        await this.#seek(segment.log, segment.firstOffset, segment.lastOffset);
       } else if (this.#offset >= this.#readThrough) {
         throw new PossibleDataLossError(
           this.#readLog,
@@ -557,6 +558,7 @@ export class Playback {
       // Seeded bug for the crash-test harness: bytes reach the file before their CRC is checked.
       if (seededBug('applyPayloadBeforeCrc')) {
         for (const piece of pieces.splice(0)) await writeOut(piece);
+        await staging.flushWrites();
       }
       this.#checkPayload(op, expected, crc);
       for (const piece of pieces) await writeOut(piece);
@@ -569,7 +571,7 @@ export class Playback {
       crc = crc32cUpdate(crc, bytes);
     });
     this.#checkPayload(op, expected, crc);
-    this.#reader.seek(journal, start);
+    this.#reader.seek(journal, start, op.lastOffset);
     await this.#readPayload(op, waitBelow, writeOut);
   }
 

@@ -10,6 +10,13 @@ export const STAGING_DIR = '.fnodes';
 /** Staged files held open at once; older handles are closed and reopened on demand. */
 const DEFAULT_MAX_OPEN_FILES = 64;
 
+/**
+ * Payload bytes accepted by write() but not yet written: up to this much, write() returns at once
+ * and the Player decodes (and checksums) the next ops while the file system writes. Bounds the
+ * memory the pending bytes pin.
+ */
+const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
+
 /** `dir/.fnodes/<fnode>`: where the content of a live fnode is built up. */
 export function stagedPath(dir: string, fnode: Fnode): string {
   return path.join(dir, STAGING_DIR, String(fnode));
@@ -65,6 +72,11 @@ export interface LiveState {
  * offsets the log says (holes read as zeros), deleted when the fnode dies, and finally hard-linked
  * to every path of the fnode. A bounded number of handles stays open so that directories with
  * many live files do not exhaust file descriptors.
+ *
+ * Writes are write-behind: they run one after another, in call order, on a chain of their own,
+ * so their order is exactly the log's (overlapping writes land as they were recorded) and only
+ * one touches a handle at a time. Everything else that touches handles or files (create, remove,
+ * makeLive, closeAll) first waits for the chain, and a failed write fails the next call.
  */
 export class StagingArea {
   readonly dir: string;
@@ -75,6 +87,12 @@ export class StagingArea {
   /** Open handles, least recently used first. */
   readonly #open = new Map<Fnode, TargetFileHandle>();
   #bytesWritten = 0;
+  /** The last write accepted (never rejects: a failure is kept in #writeFailure). */
+  #writes: Promise<void> = Promise.resolve();
+  #writesPending = 0;
+  #writeFailure: unknown = undefined;
+  /** Wakes a write() waiting for the pending bytes to drop below WRITE_BEHIND_BYTES. */
+  #wakeWriter: (() => void) | undefined;
 
   private constructor(fs: TargetFs, dir: string, maxOpen: number) {
     this.#fs = fs;
@@ -110,6 +128,7 @@ export class StagingArea {
 
   /** Creates the staged file of a new fnode; it must not exist yet. */
   async create(fnode: Fnode): Promise<void> {
+    await this.flushWrites();
     const file = stagedPath(this.dir, fnode);
     const handle = await attempt('create staged file', file, () =>
       this.#fs.open(file, 'wx', 0o666),
@@ -118,9 +137,46 @@ export class StagingArea {
     await this.#remember(fnode, handle);
   }
 
-  /** Writes `bytes` at `position` of the fnode's staged file. */
+  /**
+   * Writes `bytes` at `position` of the fnode's staged file, behind the caller's back (see the
+   * class comment): resolves once the write is queued, and waits only while too many bytes are
+   * pending. `bytes` must not change afterwards. flushWrites() waits for the writes.
+   */
   async write(fnode: Fnode, position: number, bytes: Uint8Array): Promise<void> {
     if (bytes.length === 0) return;
+    this.#throwIfWriteFailed();
+    if (!this.#staged.has(fnode)) {
+      throw new PlayerInvariantError(`write to fnode ${fnode}, which has no staged file`);
+    }
+    this.#writesPending += bytes.length;
+    this.#writes = this.#writes.then(async () => {
+      try {
+        if (this.#writeFailure === undefined) await this.#writeNow(fnode, position, bytes);
+      } catch (err) {
+        this.#writeFailure ??= err;
+      } finally {
+        this.#writesPending -= bytes.length;
+        this.#wakeWriter?.();
+      }
+    });
+    while (this.#writesPending > WRITE_BEHIND_BYTES && this.#writeFailure === undefined) {
+      await new Promise<void>((resolve) => (this.#wakeWriter = resolve));
+      this.#wakeWriter = undefined;
+    }
+    this.#throwIfWriteFailed();
+  }
+
+  /** Waits for every write accepted so far; throws the first write failure. */
+  async flushWrites(): Promise<void> {
+    await this.#writes;
+    this.#throwIfWriteFailed();
+  }
+
+  #throwIfWriteFailed(): void {
+    if (this.#writeFailure !== undefined) throw this.#writeFailure;
+  }
+
+  async #writeNow(fnode: Fnode, position: number, bytes: Uint8Array): Promise<void> {
     const handle = await this.#handle(fnode);
     const file = stagedPath(this.dir, fnode);
     let done = 0;
@@ -138,6 +194,7 @@ export class StagingArea {
 
   /** The fnode died (its last link was removed): close and delete its staged file. */
   async remove(fnode: Fnode): Promise<void> {
+    await this.flushWrites();
     if (!this.#staged.has(fnode)) {
       throw new PlayerInvariantError(`fnode ${fnode} died but has no staged file`);
     }
@@ -154,6 +211,7 @@ export class StagingArea {
    * Returns the number of paths created.
    */
   async makeLive(state: LiveState): Promise<number> {
+    await this.flushWrites();
     let created = 0;
     const live = [...state.liveNodes.entries()].sort(([a], [b]) => a - b);
     for (const [fnode] of live) {
@@ -198,6 +256,7 @@ export class StagingArea {
 
   /** Closes every open handle, ignoring errors (used on abort, before the directory is removed). */
   async closeAll(): Promise<void> {
+    await this.#writes;
     const handles = [...this.#open.values()];
     this.#open.clear();
     await Promise.allSettled(handles.map((h) => h.close()));

@@ -115,6 +115,39 @@ for (const { name, make } of PLAY_TARGETS) {
         await staging.closeAll();
       });
 
+      it('a failed write-behind write fails the flush and every later call', async () => {
+        const dir = target.dir();
+        const base = target.fs;
+        const failing: TargetFs = {
+          rm: (p, o) => base.rm(p, o),
+          mkdir: (p, o) => base.mkdir(p, o),
+          link: (from, to) => base.link(from, to),
+          unlink: (p) => base.unlink(p),
+          rmdir: (p) => base.rmdir(p),
+          writeFile: (p, data, o) => base.writeFile(p, data, o),
+          open: async (file, flags, mode) => {
+            const handle = await base.open(file, flags, mode);
+            return {
+              write: () => Promise.reject(new Error('EIO: injected')),
+              close: () => handle.close(),
+            };
+          },
+        };
+        const staging = await StagingArea.prepare(failing, dir);
+        await staging.create(7);
+        await staging.write(7, 0, new TextEncoder().encode('lost'));
+        await rejectsWith(staging.flushWrites(), LocalFsError, (err) =>
+          assert.match(err.message, /EIO: injected/),
+        );
+        await rejectsWith(staging.write(7, 4, new Uint8Array(1)), LocalFsError);
+        await rejectsWith(
+          staging.makeLive({ liveNodes: new Map(), properties: new Map() }),
+          LocalFsError,
+        );
+        assert.equal(staging.payloadBytesWritten, 0);
+        await staging.closeAll();
+      });
+
       it('writes at offsets, out of order, with holes read as zeros', async () => {
         const dir = target.dir();
         // One open handle at a time: every switch of fnode closes and reopens a file.
@@ -122,16 +155,22 @@ for (const { name, make } of PLAY_TARGETS) {
         const enc = new TextEncoder();
         await staging.create(42);
         await staging.create(43);
+        // Writes are write-behind: flushWrites() waits for them.
         await staging.write(42, 5, enc.encode('over-write'));
+        await staging.flushWrites();
         assert.equal(await target.readText(stagedPath(dir, 42)), '\0\0\0\0\0over-write');
         await staging.write(43, 0, enc.encode('other'));
         await staging.write(42, 0, enc.encode('abcde'));
+        await staging.flushWrites();
         assert.equal(await target.readText(stagedPath(dir, 42)), 'abcdeover-write');
+        // Overlapping writes queued back to back land in call order.
+        await staging.write(42, 5, enc.encode('XXXXXXXXXXXX'));
         await staging.write(42, 5, enc.encode('0123456789'));
         await staging.write(42, 17, enc.encode('!'));
-        assert.equal(await target.readText(stagedPath(dir, 42)), 'abcde0123456789\0\0!');
+        await staging.flushWrites();
+        assert.equal(await target.readText(stagedPath(dir, 42)), 'abcde0123456789XX!');
         assert.equal(await target.readText(stagedPath(dir, 43)), 'other');
-        assert.equal(staging.payloadBytesWritten, 31);
+        assert.equal(staging.payloadBytesWritten, 43);
         await staging.closeAll();
       });
 
@@ -844,6 +883,37 @@ describe('LogReader', () => {
         `readSize ${readSize}`,
       );
     }
+  });
+
+  it('sizes reads: none crosses a known end, and they ramp up from a seek otherwise', async () => {
+    const KiB = 1024;
+    await journal.append(new Uint8Array(4096 * KiB));
+    const asked: number[] = [];
+    const spy: Journal = {
+      name: journal.name,
+      append: (data, options) => journal.append(data, options),
+      read: (offset, options) => {
+        asked.push(options.maxBytes ?? -1);
+        return journal.read(offset, options);
+      },
+      head: () => journal.head(),
+      registers: () => journal.registers(),
+      close: () => journal.close(),
+    };
+    const reader = new LogReader({ readSize: 1024 * KiB });
+    const sink = (): void => undefined;
+    // A hinted segment ending 1.5 MiB in: full reads up to it, none past it, then a ramp.
+    reader.seek(spy, 0, 1536 * KiB);
+    assert.equal(await reader.readRaw(2048 * KiB, Infinity, sink), undefined);
+    assert.deepEqual(
+      asked.map((n) => n / KiB),
+      [1024, 512, 64, 128, 256, 512],
+    );
+    // Unknown end: the first read after a seek is small.
+    asked.length = 0;
+    reader.seek(spy, 100);
+    assert.equal(await reader.readRaw(10, Infinity, sink), undefined);
+    assert.deepEqual(asked, [64 * KiB]);
   });
 
   it('waits below `waitBelow`, and can be interrupted without consuming anything', async () => {

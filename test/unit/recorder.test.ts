@@ -33,7 +33,7 @@ import { crc32c } from '../../src/wire/checksum.js';
 import { encodeRecordedOp } from '../../src/wire/codec.js';
 import { encodeFrame } from '../../src/wire/framing.js';
 import type { FSMHints, Segment } from '../../src/wire/types.js';
-import { readAllBytes, readAllOps, replayOps } from '../helpers/raw-log.js';
+import { decodeAllOps, readAllBytes, readAllOps, replayOps } from '../helpers/raw-log.js';
 
 // Gazette recorder_test.go constants.
 const aRecoveryLog = 'examples/integration-tests/recovery-log';
@@ -74,6 +74,24 @@ class SpyJournal implements Journal {
   close(): Promise<void> {
     return this.inner.close();
   }
+}
+
+/**
+ * The SeqNos each append carried, in append order. Decoding each append on its own also checks
+ * that no append ends inside a frame or a Write's payload.
+ */
+function seqNosPerAppend(journal: SpyJournal): number[][] {
+  return journal.appends
+    .filter((a) => a.bytes.length > 0)
+    .map((a) => decodeAllOps(a.bytes, journal.name).map((e) => e.op.seqNo));
+}
+
+/** Asserts that the ops `seqNos` (one record call's) travelled together, in order, in one append. */
+function assertOneAppend(journal: SpyJournal, seqNos: readonly number[]): void {
+  const holding = seqNosPerAppend(journal).filter((ops) => ops.includes(seqNos[0]));
+  assert.equal(holding.length, 1, `SeqNo ${seqNos[0]} is in exactly one append`);
+  const at = holding[0].indexOf(seqNos[0]);
+  assert.deepEqual(holding[0].slice(at, at + seqNos.length), seqNos);
 }
 
 function emptyFSM(log: string): FSM {
@@ -196,11 +214,10 @@ describe('Recorder (Gazette recorder_test.go)', () => {
     const rec = await openRecorder(journal);
     rec.recordCreate('/strip/path/to/file');
     await rec.barrier();
-    const appendsBefore = journal.appends.length;
     assert.equal(rec.recordCreate('/strip/path/to/file'), 3);
-    assert.equal(journal.appends.length, appendsBefore + 1); // Both ops in one append.
 
     await rec.barrier(); // Appends commit asynchronously: read once they are durable.
+    assertOneAppend(journal, [2, 3]); // One record call, one atomic unit.
     const ops = await readAllOps(journal, PREFIX);
     assert.equal(ops.length, 3);
     assert.equal(ops[1].op.seqNo, 2);
@@ -254,11 +271,10 @@ describe('Recorder (Gazette recorder_test.go)', () => {
     rec.recordCreate('/strip/target/path');
     await rec.barrier();
     rec.recordCreate('/strip/source/path');
-    const appendsBefore = journal.appends.length;
     rec.recordRename('/strip//source/path', '/strip/target/path'); // Duplicate '/' is cleaned.
-    assert.equal(journal.appends.length, appendsBefore + 1);
 
     await rec.barrier(); // Appends commit asynchronously: read once they are durable.
+    assertOneAppend(journal, [3, 4, 5]);
     const ops = await readAllOps(journal, PREFIX);
     assert.equal(ops.length, 5);
     assert.equal(ops[2].op.seqNo, 3);
@@ -750,6 +766,67 @@ describe('Recorder (beyond Gazette)', () => {
     rec.recordRename('/strip/a', '/strip//a');
     assert.equal(journal.appends.length, appends);
     assert.equal(rec.failed, undefined);
+  });
+
+  it('ops recorded in one synchronous run share one append, whole and in call order', async () => {
+    const journal = new SpyJournal(new MemoryJournal(aRecoveryLog));
+    const rec = await openRecorder(journal);
+    const before = journal.appends.length;
+    const a = rec.recordCreate('/strip/a'); // 1
+    rec.recordWriteAt(a, Buffer.from('payload'), 0); // 2
+    rec.recordCreate('/strip/b'); // 3
+    rec.recordRename('/strip/b', '/strip/a'); // 4 (unlink a), 5 (link), 6 (unlink b)
+    await Promise.resolve(); // The end of the synchronous run hands them over.
+    assert.equal(journal.appends.length, before + 1);
+    assert.deepEqual(seqNosPerAppend(journal), [[1, 2, 3, 4, 5, 6]]);
+    await rec.barrier();
+    assert.deepEqual(
+      (await readAllOps(journal)).map((e) => [
+        e.op.seqNo,
+        e.payload && Buffer.from(e.payload).toString(),
+      ]),
+      [
+        [1, undefined],
+        [2, 'payload'],
+        [3, undefined],
+        [4, undefined],
+        [5, undefined],
+        [6, undefined],
+      ],
+    );
+  });
+
+  it('a barrier covers exactly the ops recorded before it, even within one synchronous run', async () => {
+    const journal = new SpyJournal(new MemoryJournal(aRecoveryLog, { commitDelayMs: 5 }));
+    const rec = await openRecorder(journal);
+    rec.recordCreate('/strip/before'); // 1
+    const barrier = rec.barrier();
+    rec.recordCreate('/strip/after'); // 2
+    const hints = rec.buildHints();
+    const { end } = await barrier;
+    const ops = await readAllOps(journal);
+    assert.equal(ops.find((e) => e.op.seqNo === 1)!.end, end);
+    assert.ok(ops.find((e) => e.op.seqNo === 2)!.offset >= end, 'recorded after the barrier');
+    // The op recorded before buildHints() is durable when its hints are handed out.
+    const built = await hints;
+    assert.deepEqual(
+      built.liveNodes.map((n) => n.fnode),
+      [1, 2],
+    );
+    assert.equal(await journal.head(), ops.at(-1)!.end);
+  });
+
+  it('a failed shared append fails the recorder with the journal error', async () => {
+    const journal = new SpyJournal(new MemoryJournal(aRecoveryLog));
+    const rec = await openRecorder(journal);
+    // Another writer takes the fence, then this recorder records several ops in one run.
+    await journal.inner.append(new Uint8Array(0), { unionRegisters: authorFence(otherAuthor) });
+    const head = await journal.head();
+    rec.recordCreate('/strip/a');
+    rec.recordCreate('/strip/b');
+    await assert.rejects(rec.barrier(), RegisterMismatchError);
+    assert.ok(rec.failed instanceof RegisterMismatchError, String(rec.failed));
+    assert.equal(await journal.head(), head); // Nothing of the run was written.
   });
 
   it('copies write payloads: the caller may reuse its buffer at once', async () => {
