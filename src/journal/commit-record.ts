@@ -20,7 +20,7 @@
  *  40+n u32 L again, so the file can be parsed backwards from its end
  *  44+n u32 CRC-32C of bytes [0, 44+n) of this record
  */
-import CRC32C from 'crc-32/crc32c.js';
+import { crc32cUpdate } from '../crc32c.js';
 import type { Registers } from './journal.js';
 import { MAX_REGISTERS_BYTES, decodeRegisters, encodeRegisters } from './registers.js';
 
@@ -36,7 +36,7 @@ const U32 = 0x1_0000_0000;
 
 /** CRC-32C (Castagnoli), chained like Go's crc32.Update: pass the previous result as `seed`. */
 export function crc32c(bytes: Uint8Array, seed = 0): number {
-  return CRC32C.buf(bytes, seed) >>> 0;
+  return crc32cUpdate(seed, bytes);
 }
 
 export interface CommitRecord {
