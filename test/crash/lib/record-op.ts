@@ -1,6 +1,7 @@
 /**
- * Records a TreeOp through the real Recorder (each op is exactly one journal append), the way
- * an application's file-system calls reach it. Shared by every layer that drives a Recorder.
+ * Records a TreeOp through the real Recorder (one record call, whose frames always travel in one
+ * journal append, possibly together with other calls of the same synchronous run), the way an
+ * application's file-system calls reach it. Shared by every layer that drives a Recorder.
  */
 import type { Recorder } from '../../../src/recorder.js';
 import type { Fnode } from '../../../src/wire/types.js';
