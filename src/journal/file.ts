@@ -423,7 +423,10 @@ export class FileJournal implements Journal {
       const head = this.state.head;
       if (offset < head) {
         const length = readLength(head - offset, options.maxBytes);
-        const bytes = new Uint8Array(length);
+        // Not zero-filled: every byte is overwritten by the read below or the call throws. (At
+        // replay speed, zero-filling each read buffer is a measurable share of the time.)
+        // (A plain Uint8Array view, as callers expect, over an unpooled Buffer's memory.)
+        const bytes = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
         let done = 0;
         while (done < length) {
           let bytesRead: number;

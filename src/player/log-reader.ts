@@ -1,5 +1,5 @@
 import { OffsetNotYetAvailableError } from '../journal/errors.js';
-import type { Journal } from '../journal/journal.js';
+import type { Journal, ReadResult } from '../journal/journal.js';
 import { FrameDecoder } from '../wire/framing.js';
 import { PlayerInvariantError } from './errors.js';
 
@@ -66,6 +66,13 @@ export class LogReader {
   #rampedReadSize = 0;
   /** Where the bytes known to be needed end (0: unknown); reads stop there, then ramp up. */
   #neededThrough = 0;
+  /**
+   * The next read, started as soon as the previous one was consumed while the bytes are known to
+   * be needed (below neededThrough): the journal reads while the caller decodes and writes. It
+   * settles to undefined on any failure, and the read is then simply redone (so errors surface
+   * exactly as without read-ahead).
+   */
+  #ahead: { offset: number; result: Promise<ReadResult | undefined> } | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #readSize: number;
   readonly #maxFrameBytes: number;
@@ -97,6 +104,7 @@ export class LogReader {
    */
   seek(journal: Journal, offset: number, neededThrough = 0): void {
     this.#journal = journal;
+    this.#ahead = undefined; // its bytes, if any, are not where the caller now reads
     this.#decoder.reset(offset);
     this.#fetchOffset = offset;
     this.#neededThrough = neededThrough;
@@ -187,21 +195,26 @@ export class LogReader {
   ): Promise<'head' | 'interrupted' | 'more' | { type: 'jump'; from: number; to: number }> {
     const journal = this.#journal;
     if (journal === undefined) throw new PlayerInvariantError('LogReader read before seek()');
-    const linked = linkSignals(this.#signal, interrupt);
     const requested = this.#fetchOffset;
-    let result;
-    try {
-      result = await journal.read(requested, {
-        blocking,
-        maxBytes: this.#nextReadSize(),
-        signal: linked.signal,
-      });
-    } catch (err) {
-      if (err instanceof OffsetNotYetAvailableError) return 'head';
-      if (this.#signal?.aborted !== true && interrupt?.aborted === true) return 'interrupted';
-      throw err;
-    } finally {
-      linked.dispose();
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    let result: ReadResult | undefined;
+    if (ahead !== undefined && ahead.offset === requested) result = await ahead.result;
+    if (result === undefined) {
+      const linked = linkSignals(this.#signal, interrupt);
+      try {
+        result = await journal.read(requested, {
+          blocking,
+          maxBytes: this.#nextReadSize(),
+          signal: linked.signal,
+        });
+      } catch (err) {
+        if (err instanceof OffsetNotYetAvailableError) return 'head';
+        if (this.#signal?.aborted !== true && interrupt?.aborted === true) return 'interrupted';
+        throw err;
+      } finally {
+        linked.dispose();
+      }
     }
     const { offset, bytes } = result;
     this.#onRead?.(journal.name, offset + bytes.length, bytes.length);
@@ -220,7 +233,18 @@ export class LogReader {
     }
     this.#decoder.push(bytes);
     this.#fetchOffset = offset + bytes.length;
+    this.#readAhead(journal);
     return 'more';
+  }
+
+  /** Starts the next read now when its bytes are known to be needed (see #ahead). */
+  #readAhead(journal: Journal): void {
+    const offset = this.#fetchOffset;
+    if (offset >= this.#neededThrough) return;
+    const result = journal
+      .read(offset, { blocking: false, maxBytes: this.#nextReadSize(), signal: this.#signal })
+      .catch(() => undefined);
+    this.#ahead = { offset, result };
   }
 }
 

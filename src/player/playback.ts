@@ -234,8 +234,17 @@ export class Playback {
     if (segment !== undefined) {
       if (this.#readLog !== segment.log || this.#offset < segment.firstOffset) {
         // Jump over log ranges no live file needs. A known end (hints a Player built) sizes the
-        // reads so that none runs past the segment.
-        await this.#seek(segment.log, segment.firstOffset, segment.lastOffset);
+        // reads so that none runs past the segment. The last segment of the hints' log is read
+        // on through the write head observed at start, so all of that is needed.
+        let neededThrough = segment.lastOffset;
+        if (
+          neededThrough === 0 &&
+          segment.log === this.#c.hints.log &&
+          this.#fsm.hintedSegments.length === 1
+        ) {
+          neededThrough = this.#head(segment.log);
+        }
+        await this.#seek(segment.log, segment.firstOffset, neededThrough);
       } else if (this.#offset >= this.#readThrough) {
         throw new PossibleDataLossError(
           this.#readLog,
@@ -244,8 +253,8 @@ export class Playback {
         );
       }
     } else if (this.#readLog === undefined) {
-      // No hinted segments at all: the whole log is needed.
-      await this.#seek(this.#c.hints.log, 0);
+      // No hinted segments at all: the whole log is needed, through the head observed at start.
+      await this.#seek(this.#c.hints.log, 0, this.#head(this.#c.hints.log));
     } else if (this.#readLog !== this.#c.hints.log) {
       // Hints validation requires the last segment to be in the hints' log.
       throw new PlayerInvariantError(

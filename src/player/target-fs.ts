@@ -12,6 +12,11 @@ export interface TargetFileHandle {
     length: number,
     position: number,
   ): Promise<{ bytesWritten: number }>;
+  /**
+   * Optional positional gather write (node's FileHandle has it): the Player then writes runs of
+   * consecutive payloads with one call. Without it, they are written one by one.
+   */
+  writev?(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }>;
   close(): Promise<void>;
 }
 
