@@ -8,8 +8,11 @@
  * reused for many cuts: mkfs once, then mount / cut / remount.
  */
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RecoveryLogError } from '../../../src/errors.js';
+import { segmentsFor, type SectorRange, type TableSegment } from './extents.js';
 
 /** A command (dmsetup, mount, mkfs...) failed; the message carries its stderr. */
 export class FlakeyCommandError extends RecoveryLogError {
@@ -106,22 +109,48 @@ async function retryWhileBusy<T>(what: () => Promise<T>, attempts = 50, delayMs 
 const INTERVAL_S = 3600;
 const CORRUPT_SCALE = 1_000_000_000; // dm-flakey's random_*_corrupt probability unit (100%)
 
+/** The part of a flakey target line after `<dev> <offset>`: intervals and features. */
+function modeArguments(mode: FlakeyMode): string {
+  switch (mode.kind) {
+    case 'allow':
+      return `${INTERVAL_S} 0`;
+    case 'drop':
+      return `0 ${INTERVAL_S} 1 drop_writes`;
+    case 'error':
+      return `0 ${INTERVAL_S} 1 error_writes`;
+    case 'random-write-corrupt':
+      return `0 ${INTERVAL_S} 2 random_write_corrupt ${Math.round(mode.probability * CORRUPT_SCALE)}`;
+  }
+}
+
 /**
  * A dm-flakey table line (`<start> <sectors> flakey <dev> <offset> <up s> <down s> [<#args> <args>]`),
  * in go-dmflakey's formats: allow = always up; drop/error/corrupt = always down with that feature.
  */
 export function flakeyTable(device: string, sectors: number, mode: FlakeyMode): string {
-  const head = `0 ${sectors} flakey ${device} 0`;
-  switch (mode.kind) {
-    case 'allow':
-      return `${head} ${INTERVAL_S} 0`;
-    case 'drop':
-      return `${head} 0 ${INTERVAL_S} 1 drop_writes`;
-    case 'error':
-      return `${head} 0 ${INTERVAL_S} 1 error_writes`;
-    case 'random-write-corrupt':
-      return `${head} 0 ${INTERVAL_S} 2 random_write_corrupt ${Math.round(mode.probability * CORRUPT_SCALE)}`;
+  return flakeyTableLines(device, [{ start: 0, length: sectors, mode }]);
+}
+
+/**
+ * A multi-target table: each segment maps its own sectors of `device` (same offsets) in its
+ * own mode. Lets a corruption hit one file's blocks only (see extents.ts).
+ */
+export function flakeyTableLines(
+  device: string,
+  segments: readonly TableSegment<FlakeyMode>[],
+): string {
+  let at = 0;
+  const lines: string[] = [];
+  for (const s of segments) {
+    if (s.start !== at || s.length <= 0) {
+      throw new RangeError(
+        `table segments must be contiguous from sector 0 (got ${s.start}+${s.length} at ${at})`,
+      );
+    }
+    lines.push(`${s.start} ${s.length} flakey ${device} ${s.start} ${modeArguments(s.mode)}`);
+    at += s.length;
   }
+  return lines.join('\n');
 }
 
 export interface FlakeyDeviceOptions {
@@ -137,8 +166,12 @@ export class FlakeyDevice {
   readonly backingDevice: string;
   readonly mountPoint: string;
   readonly devicePath: string;
-  private readonly sectors: number;
+  /** Size of the device in 512-byte sectors. */
+  readonly sectors: number;
   private currentMode: FlakeyMode = { kind: 'allow' };
+  /** The table loaded into the inactive slot, if any. */
+  private inactive: string | undefined;
+  private queue: Promise<void> = Promise.resolve();
   private mountedWith: string | undefined;
 
   private constructor(options: FlakeyDeviceOptions, sectors: number) {
@@ -230,6 +263,31 @@ export class FlakeyDevice {
   }
 
   /**
+   * Corrupts writes (one random byte of a write bio, with `probability` per bio) that land in
+   * `ranges` only; every other sector works normally. dm-flakey corrupts a copy of the pages
+   * (Linux 6.6+), so the page cache keeps the right bytes: the damage shows only once the data
+   * is read from the disk again (after the next power cut).
+   */
+  async corruptWritesIn(ranges: readonly SectorRange[], probability: number): Promise<void> {
+    if (!(probability >= 0 && probability <= 1))
+      throw new RangeError(`probability ${probability} is not in [0, 1]`);
+    if (!(await this.supportsFeature('random_write_corrupt'))) {
+      throw new FlakeyFeatureUnsupportedError(
+        'random_write_corrupt',
+        await kernelRelease(),
+        await flakeyTargetVersion(),
+      );
+    }
+    const segments = segmentsFor<FlakeyMode>(
+      this.sectors,
+      ranges,
+      { kind: 'random-write-corrupt', probability },
+      { kind: 'allow' },
+    );
+    await this.switchToSegments(segments, { kind: 'random-write-corrupt', probability });
+  }
+
+  /**
    * Whether the kernel's dm-flakey accepts a feature: loads a table using it into the INACTIVE
    * slot (the live table is untouched) and clears it again. An unknown feature fails the load.
    */
@@ -238,14 +296,27 @@ export class FlakeyDevice {
   ): Promise<boolean> {
     const args = feature === 'error_reads' ? '1 error_reads' : `2 ${feature} 0`;
     const probe = `0 ${this.sectors} flakey ${this.backingDevice} 0 0 ${INTERVAL_S} ${args}`;
-    try {
-      await runCommand(['dmsetup', 'load', this.name, '--table', probe]);
-    } catch (error) {
-      if (error instanceof FlakeyCommandError) return false;
-      throw error;
-    }
-    await runCommand(['dmsetup', 'clear', this.name]);
-    return true;
+    return this.exclusive(async () => {
+      this.inactive = undefined;
+      try {
+        await runCommand(['dmsetup', 'load', this.name, '--table', probe]);
+      } catch (error) {
+        if (error instanceof FlakeyCommandError) return false;
+        throw error;
+      }
+      await runCommand(['dmsetup', 'clear', this.name]);
+      return true;
+    });
+  }
+
+  /**
+   * Loads a mode's table into the inactive slot now (it does not touch any I/O), so that the
+   * later switch to it is just `suspend --nolockfs` + `resume`: each dmsetup call costs
+   * 0.3-0.7 s under emulation, and a power cut should land when it is called.
+   */
+  preload(mode: FlakeyMode): Promise<void> {
+    const table = flakeyTable(this.backingDevice, this.sectors, mode);
+    return this.exclusive(() => this.loadInactive(table));
   }
 
   /**
@@ -259,10 +330,13 @@ export class FlakeyDevice {
     whileDropping?: () => Promise<void>;
   }): Promise<void> {
     await this.dropWrites();
+    const allowing = this.preload({ kind: 'allow' }); // meanwhile: nothing is written now
+    allowing.catch(() => undefined);
     try {
       await options.whileDropping?.();
     } finally {
       if (this.mounted) await this.unmount();
+      await allowing.catch(() => undefined);
       await this.allowWrites();
     }
     await this.mount(options.mountOptions);
@@ -287,15 +361,52 @@ export class FlakeyDevice {
     await retryWhileBusy(() => runCommand(['dmsetup', 'remove', this.name]));
   }
 
-  private async switchTo(mode: FlakeyMode): Promise<void> {
-    await runCommand(['dmsetup', 'suspend', '--nolockfs', this.name]);
-    try {
-      await runCommand(['dmsetup', 'load', this.name, '--table', this.table(mode)]);
-    } finally {
-      // Resume even when the load failed, or the device would stay suspended and hang every I/O.
+  private switchTo(mode: FlakeyMode): Promise<void> {
+    return this.switchToSegments([{ start: 0, length: this.sectors, mode }], mode);
+  }
+
+  /**
+   * go-dmflakey's switch (suspend --nolockfs, load, resume), with the load done first: a table
+   * loaded into the inactive slot changes nothing until the resume swaps it in.
+   */
+  private async switchToSegments(
+    segments: readonly TableSegment<FlakeyMode>[],
+    mode: FlakeyMode,
+  ): Promise<void> {
+    const table = flakeyTableLines(this.backingDevice, segments);
+    await this.exclusive(async () => {
+      await this.loadInactive(table);
+      await runCommand(['dmsetup', 'suspend', '--nolockfs', this.name]);
+      this.inactive = undefined;
+      // Resume even if something went wrong, or the device would stay suspended and hang all I/O.
       await runCommand(['dmsetup', 'resume', this.name]);
-    }
+    });
     this.currentMode = mode;
+  }
+
+  /** `dmsetup load` (from a file: a table may have several lines) unless already loaded. */
+  private async loadInactive(table: string): Promise<void> {
+    if (this.inactive === table) return;
+    const dir = await mkdtemp(join(tmpdir(), 'dm-table-'));
+    const file = join(dir, 'table');
+    try {
+      await writeFile(file, table + '\n');
+      this.inactive = undefined;
+      await runCommand(['dmsetup', 'load', this.name, file]);
+      this.inactive = table;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** dmsetup calls on this device, one at a time (a preload may run while the driver works). */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 }
 

@@ -15,10 +15,11 @@
 #   - every DMFLAKEY_* variable of the caller's environment is passed through.
 #
 # Everything it needs is set up on first use, with no manual step: missing apt packages are
-# installed (qemu-system-x86, busybox-static, dmsetup, e2fsprogs); the kernel .deb is fetched with
-# `apt-get download` and unpacked privately into .vm-cache/ at the repository root (installing
-# linux-image-amd64 would drag in udev/initramfs-tools); the initramfs is built there from
-# guest-init.sh. Later runs reuse the cache (rebuilt when guest-init.sh or the kernel changes).
+# installed (qemu-system-x86, busybox-static, dmsetup, e2fsprogs, xz-utils, zstd); the kernel .deb
+# is fetched with `apt-get download` and unpacked privately into .vm-cache/ at the repository
+# root (installing a kernel package would drag in udev/initramfs-tools); the initramfs is built
+# there from guest-init.sh. Later runs reuse the cache (rebuilt when guest-init.sh or the kernel
+# changes).
 #
 # When the VM route is impossible here (not root and no password-less sudo, not x86_64, no apt,
 # packages or kernel not installable), it prints one line
@@ -30,7 +31,10 @@
 # Knobs: DMFLAKEY_MEM (MiB, 1024), DMFLAKEY_SMP (2), DMFLAKEY_DISK_SIZE (scratch disk, 512M),
 # DMFLAKEY_TIMEOUT (seconds for the VM, 780), DMFLAKEY_KEEP_JOB=1 (keep the job folder even on
 # success; it is always kept on failure), DMFLAKEY_TIMESTAMPS=1 (prefix console lines with
-# "[vm +N s]"), DMFLAKEY_LOGLEVEL (guest kernel console loglevel, 3), DMFLAKEY_CACHE (cache dir).
+# "[vm +N s]"), DMFLAKEY_LOGLEVEL (guest kernel console loglevel, 3), DMFLAKEY_CACHE (cache dir),
+# DMFLAKEY_KERNEL_META (apt meta-packages to try for the kernel, in order; default
+# "linux-image-6.12-amd64 linux-image-amd64": Debian 12's 6.12 line has dm-flakey's
+# random_write_corrupt, its default 6.1 kernel does not).
 #
 # Accelerator: TCG (software emulation). On our machines /dev/kvm is a paravirtual KVM (PVM)
 # that cannot run a stock kernel; real hardware KVM is used when present. Guest code runs
@@ -100,6 +104,7 @@ installed busybox-static || missing+=(busybox-static) # the initramfs userland
 command -v dmsetup >/dev/null || missing+=(dmsetup)   # the guest runs the host's copies of these
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 command -v xz >/dev/null || missing+=(xz-utils)
+command -v zstd >/dev/null || missing+=(zstd)
 if [ ${#missing[@]} -gt 0 ]; then
   apt_update
   say "apt-get install ${missing[*]}"
@@ -111,21 +116,32 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   rm -f "$apt_log"
 fi
-for tool in qemu-system-x86_64 dmsetup mkfs.ext4 e2fsck blockdev xz; do
+for tool in qemu-system-x86_64 dmsetup mkfs.ext4 e2fsck blockdev xz zstd; do
   command -v "$tool" >/dev/null || skip "host lacks $tool after installing packages"
 done
 [ -x /bin/busybox ] || skip "/bin/busybox missing after installing busybox-static"
 
 # ------------------------------------------------------------------ 2. kernel + initramfs (cached)
-kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+# Debian 12's newer kernel line (bookworm-security ships 6.12): its dm-flakey (v1.5.1+) has
+# random_write_corrupt, which 6.1's lacks. The default 6.1 kernel is the fall-back (the corruption
+# round then uses corrupt_bio_byte). DMFLAKEY_KERNEL_META picks another meta-package.
+KERNEL_METAS=${DMFLAKEY_KERNEL_META:-linux-image-6.12-amd64 linux-image-amd64}
+kernel_package() {
+  local meta pkg
+  for meta in $KERNEL_METAS; do
+    pkg=$(apt-cache depends "$meta" 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    if [ -n "$pkg" ]; then echo "$pkg"; return 0; fi
+  done
+  return 1
+}
 KPKG=$(kernel_package || true)
 if [ -z "$KPKG" ]; then
   apt_update
   KPKG=$(kernel_package || true)
 fi
-[ -n "$KPKG" ] || skip "apt cannot resolve linux-image-amd64 to a kernel package"
+[ -n "$KPKG" ] || skip "apt cannot resolve any of $KERNEL_METAS to a kernel package"
 KVER=${KPKG#linux-image-}
-RECIPE=$({ cat "$HERE/guest-init.sh"; echo "$WANT_MODULES"; } | sha256sum | cut -c1-12)
+RECIPE=$({ cat "$HERE/guest-init.sh"; echo "$WANT_MODULES"; echo "recipe 2: builtin modules, xz|zstd vmlinux"; } | sha256sum | cut -c1-12)
 KDIR=$CACHE/kernel/$KVER-$RECIPE
 
 # Prints the module names a .ko declares in its modinfo "depends=" (the .deb has no modules.dep).
@@ -135,6 +151,21 @@ module_depends() {
     *.zst) zstd -qdc "$1" ;;
     *) cat "$1" ;;
   esac | tr '\0' '\n' | grep -a -m1 '^depends=' | sed 's/^depends=//; s/,/ /g' || true
+}
+
+# Writes the ELF kernel inside bzImage $1 to $2: finds the payload by its XZ or zstd magic.
+extract_vmlinux() {
+  local off
+  off=$(LC_ALL=C grep -obUaP '\xfd\x37\x7a\x58\x5a\x00' "$1" | head -1 | cut -d: -f1 || true)
+  if [ -n "$off" ]; then
+    xz -dc --single-stream < <(tail -c +$((off + 1)) "$1") >"$2" 2>/dev/null || true
+  else
+    off=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$1" | head -1 | cut -d: -f1 || true)
+    [ -n "$off" ] || return 1
+    # zstd complains about the bytes after the frame; the frame itself is what we want.
+    tail -c +$((off + 1)) "$1" | zstd -qdc 2>/dev/null >"$2" || true
+  fi
+  [ "$(head -c 4 "$2" | od -An -c | tr -d ' ')" = '177ELF' ]
 }
 
 build_kernel_dir() {
@@ -161,15 +192,24 @@ build_kernel_dir() {
   [ -d "$moddir/kernel" ] || fail "$KPKG has no lib/modules/$KVER/kernel"
 
   # Module load order: dependencies first.
-  declare -A path_of=() seen=()
+  declare -A path_of=() seen=() builtin=()
   local order=()
   while IFS= read -r f; do
     n=${f##*/}
     n=${n%%.ko*}
     path_of[${n//-/_}]=${f#"$moddir"/}
   done < <(find "$moddir/kernel" -name '*.ko*')
+  # Built into the kernel image in some versions (e.g. virtio_pci in 6.12): nothing to load.
+  if [ -f "$moddir/modules.builtin" ]; then
+    while IFS= read -r f; do
+      n=${f##*/}
+      n=${n%%.ko*}
+      builtin[${n//-/_}]=1
+    done <"$moddir/modules.builtin"
+  fi
   add_module() {
     local name=${1//-/_} dep
+    if [ -z "${path_of[$name]:-}" ] && [ -n "${builtin[$name]:-}" ]; then return 0; fi
     [ -n "${path_of[$name]:-}" ] || fail "module $1 is not in $KPKG"
     [ -z "${seen[$name]:-}" ] || return 0
     seen[$name]=1
@@ -200,14 +240,8 @@ build_kernel_dir() {
   (cd "$t" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$out/initrd.gz"
   cp "$x/root/boot/vmlinuz-$KVER" "$out/vmlinuz"
   # Keep the kernel decompressed too: QEMU boots an ELF vmlinux through its PVH entry point,
-  # which skips ~3 s of XZ decompression under TCG.
-  local off
-  off=$(LC_ALL=C grep -obUaP '\xfd\x37\x7a\x58\x5a\x00' "$out/vmlinuz" | head -1 | cut -d: -f1 || true)
-  if [ -n "$off" ] &&
-    xz -dc --single-stream < <(tail -c +$((off + 1)) "$out/vmlinuz") >"$out/vmlinux" 2>/dev/null &&
-    [ "$(head -c 4 "$out/vmlinux" | od -An -c | tr -d ' ')" = '177ELF' ]; then
-    :
-  else
+  # which skips seconds of decompression under TCG (6.1 packs it with XZ, 6.12 with zstd).
+  if ! extract_vmlinux "$out/vmlinuz" "$out/vmlinux"; then
     rm -f "$out/vmlinux"
     say "note: could not decompress the kernel; booting the bzImage instead"
   fi
