@@ -69,6 +69,7 @@ import {
   JournalWriteError,
   OffsetNotYetAvailableError,
 } from './errors.js';
+import { RecoveryLogError } from '../errors.js';
 import { journalNameProblem } from '../journal-name.js';
 import {
   AppendQueue,
@@ -795,7 +796,11 @@ export class FileJournal implements Journal {
       acknowledge(record);
     } catch (error) {
       failed = true;
-      throw error;
+      // Lock and refresh I/O (e.g. EROFS once ext4 aborts its journal) fails the batch like a
+      // data write does: a typed error, never a raw errno.
+      throw error instanceof RecoveryLogError
+        ? error
+        : new JournalWriteError(this.name, describe(error), error);
     } finally {
       this.batchInFlight = false;
       await this.releaseLockUnlessBusy(failed);
