@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import type { Reader, Type } from 'protobufjs';
 import { RecoveryLogError } from '../errors.js';
 import {
   Int64RangeError,
@@ -7,20 +8,15 @@ import {
   ProtoDecodeError,
   Uint32RangeError,
 } from './errors.js';
-import type {
-  CreateOp,
-  FnodeSegments,
-  FSMHints,
-  LinkOp,
-  Property,
-  RecordedOp,
-  Segment,
-  WriteOp,
-} from './types.js';
+import type { FnodeSegments, FSMHints, Property, Segment } from './types.js';
+
+// RecordedOps (the hot path of recording and playback) have their own hand-written codec.
+export { decodeRecordedOp, encodeRecordedOp } from './op-codec.js';
 
 /*
- * protobufjs does the varint/length-delimited work; this module owns everything that decides
- * compatibility with Gazette's Go encoder and our strictness:
+ * FSMHints (read and written once per snapshot, not per op) go through protobufjs, which is
+ * loaded on first use only. protobufjs does the varint/length-delimited work; this module owns
+ * everything that decides compatibility with Gazette's Go encoder and our strictness:
  *  - the objects handed to protobufjs hold only non-zero scalars (proto3 implicit presence) and
  *    every present sub-message (even empty), so output is byte-identical to gogo's;
  *  - int64 values are checked to be safe integers both ways (never rounded);
@@ -29,9 +25,13 @@ import type {
  *  - decoded messages are copied into plain objects of the types.ts shapes.
  */
 
+type Protobuf = typeof import('protobufjs');
+
 interface Schema {
-  recordedOp: protobuf.Type;
-  fsmHints: protobuf.Type;
+  protobuf: Protobuf;
+  fsmHints: Type;
+  /** Wire type of each scalar proto type (protobufjs' table, typed for lookup by name). */
+  basicWireTypes: Readonly<Record<string, number | undefined>>;
 }
 
 let schema: Schema | undefined;
@@ -42,11 +42,14 @@ let schema: Schema | undefined;
  */
 function loadSchema(): Schema {
   if (schema === undefined) {
+    // A synchronous, lazy load: processes that never touch hints never load protobufjs.
+    const protobuf = createRequire(import.meta.url)('protobufjs') as Protobuf;
     const file = fileURLToPath(new URL('../../proto/recorded_op.proto', import.meta.url));
     const root = protobuf.loadSync(file);
     schema = {
-      recordedOp: root.lookupType('recoverylog.RecordedOp'),
+      protobuf,
       fsmHints: root.lookupType('recoverylog.FSMHints'),
+      basicWireTypes: protobuf.types.basic,
     };
   }
   return schema;
@@ -86,44 +89,10 @@ function putString(out: WireObject, key: string, value: string | undefined, fiel
   if (value !== '') out[key] = value;
 }
 
-function linkToWire(link: LinkOp, field: string): WireObject {
-  const out: WireObject = {};
-  putInt64(out, 'fnode', link.fnode, `${field}.fnode`);
-  putString(out, 'path', link.path, `${field}.path`);
-  return out;
-}
-
 function propertyToWire(property: Property, field: string): WireObject {
   const out: WireObject = {};
   putString(out, 'path', property.path, `${field}.path`);
   putString(out, 'content', property.content, `${field}.content`);
-  return out;
-}
-
-function recordedOpToWire(op: RecordedOp): WireObject {
-  const out: WireObject = {};
-  putInt64(out, 'seqNo', op.seqNo, 'RecordedOp.seq_no');
-  putFixed32(out, 'checksum', op.checksum, 'RecordedOp.checksum');
-  putFixed32(out, 'author', op.author, 'RecordedOp.author');
-  if (op.create) {
-    const create: WireObject = {};
-    putString(create, 'path', op.create.path, 'RecordedOp.create.path');
-    out.create = create;
-  }
-  if (op.link) out.link = linkToWire(op.link, 'RecordedOp.link');
-  if (op.unlink) out.unlink = linkToWire(op.unlink, 'RecordedOp.unlink');
-  if (op.write) {
-    const write: WireObject = {};
-    putInt64(write, 'fnode', op.write.fnode, 'RecordedOp.write.fnode');
-    putInt64(write, 'offset', op.write.offset, 'RecordedOp.write.offset');
-    putInt64(write, 'length', op.write.length, 'RecordedOp.write.length');
-    putFixed32(write, 'payloadCrc32c', op.write.payloadCrc32c, 'RecordedOp.write.payload_crc32c');
-    out.write = write;
-  }
-  if (op.property) out.property = propertyToWire(op.property, 'RecordedOp.property');
-  putInt64(out, 'firstOffset', op.firstOffset, 'RecordedOp.first_offset');
-  putInt64(out, 'lastOffset', op.lastOffset, 'RecordedOp.last_offset');
-  putString(out, 'log', op.log, 'RecordedOp.log');
   return out;
 }
 
@@ -157,22 +126,10 @@ function fsmHintsToWire(hints: FSMHints): WireObject {
   return out;
 }
 
-function encodeWith(type: protobuf.Type, message: WireObject): Uint8Array {
+function encodeWith(type: Type, message: WireObject): Uint8Array {
   const bytes = type.encode(message).finish();
   // protobufjs may hand back a Node Buffer; callers get a plain Uint8Array view of the same bytes.
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/**
- * Encodes a RecordedOp exactly as Gazette's Go code does: fields in ascending tag order, zero
- * scalars and empty strings omitted, present sub-messages always emitted (an empty one as
- * `key 00`). The meta-fields (first_offset, last_offset, log) are written only when non-zero;
- * writers leave them zero. Throws Int64RangeError / Uint32RangeError / MalformedStringError for
- * values that cannot be encoded exactly. Missing numeric/string fields count as zero.
- */
-export function encodeRecordedOp(op: RecordedOp): Uint8Array {
-  const { recordedOp } = loadSchema();
-  return encodeWith(recordedOp, recordedOpToWire(op));
 }
 
 /** Encodes FSMHints (protobuf form), byte-identical to Gazette's Go encoder. */
@@ -184,17 +141,15 @@ export function encodeFSMHints(hints: FSMHints): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Decoding.
 
-/** Wire type of each scalar proto type (protobufjs' table, typed for lookup by name). */
-const BASIC_WIRE_TYPES: Readonly<Record<string, number | undefined>> = protobuf.types.basic;
-
 /**
  * Walks the wire structure of `bytes` as message `type` and rejects a known field that carries a
  * wire type other than its declared one. protobufjs treats such a field as unknown and skips it,
  * which would let e.g. a corrupted seq_no silently decode as 0; Gazette's decoder fails instead.
  * Also catches truncation, field number 0 and invalid wire types (via protobufjs' Reader).
  */
-function checkWireTypes(type: protobuf.Type, bytes: Uint8Array, where: string): void {
-  const reader = protobuf.Reader.create(bytes);
+function checkWireTypes(type: Type, bytes: Uint8Array, where: string): void {
+  const { protobuf, basicWireTypes } = loadSchema();
+  const reader: Reader = protobuf.Reader.create(bytes);
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
     const id = tag >>> 3;
@@ -205,7 +160,7 @@ function checkWireTypes(type: protobuf.Type, bytes: Uint8Array, where: string): 
       continue;
     }
     const subType = field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
-    const expected = subType !== undefined ? 2 : BASIC_WIRE_TYPES[field.type];
+    const expected = subType !== undefined ? 2 : basicWireTypes[field.type];
     if (wireType !== expected) {
       throw new ProtoDecodeError(
         where,
@@ -293,57 +248,13 @@ function stringOf(message: DecodedMessage, key: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-/** A present sub-message (possibly empty), or undefined when the field was absent. */
-function messageOf(message: DecodedMessage, key: string): DecodedMessage | undefined {
-  const value = message[key];
-  if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return undefined;
-  }
-  return value as DecodedMessage;
-}
-
 function messagesOf(message: DecodedMessage, key: string): DecodedMessage[] {
   const value = message[key];
   return Array.isArray(value) ? value : [];
 }
 
-function linkFromWire(m: DecodedMessage, field: string): LinkOp {
-  return { fnode: int64Of(m, 'fnode', `${field}.fnode`), path: stringOf(m, 'path') };
-}
-
 function propertyFromWire(m: DecodedMessage): Property {
   return { path: stringOf(m, 'path'), content: stringOf(m, 'content') };
-}
-
-function recordedOpFromWire(m: DecodedMessage): RecordedOp {
-  const op: RecordedOp = {
-    seqNo: int64Of(m, 'seqNo', 'RecordedOp.seq_no'),
-    checksum: fixed32Of(m, 'checksum'),
-    author: fixed32Of(m, 'author'),
-    firstOffset: int64Of(m, 'firstOffset', 'RecordedOp.first_offset'),
-    lastOffset: int64Of(m, 'lastOffset', 'RecordedOp.last_offset'),
-    log: stringOf(m, 'log'),
-  };
-  const create = messageOf(m, 'create');
-  if (create) op.create = { path: stringOf(create, 'path') } satisfies CreateOp;
-  const link = messageOf(m, 'link');
-  if (link) op.link = linkFromWire(link, 'RecordedOp.link');
-  const unlink = messageOf(m, 'unlink');
-  if (unlink) op.unlink = linkFromWire(unlink, 'RecordedOp.unlink');
-  const write = messageOf(m, 'write');
-  if (write) {
-    const w: WriteOp = {
-      fnode: int64Of(write, 'fnode', 'RecordedOp.write.fnode'),
-      offset: int64Of(write, 'offset', 'RecordedOp.write.offset'),
-      length: int64Of(write, 'length', 'RecordedOp.write.length'),
-    };
-    const crc = fixed32Of(write, 'payloadCrc32c');
-    if (crc !== 0) w.payloadCrc32c = crc;
-    op.write = w;
-  }
-  const property = messageOf(m, 'property');
-  if (property) op.property = propertyFromWire(property);
-  return op;
 }
 
 function segmentFromWire(m: DecodedMessage, field: string): Segment {
@@ -374,22 +285,11 @@ function fsmHintsFromWire(m: DecodedMessage): FSMHints {
   };
 }
 
-function decodeWith(type: protobuf.Type, name: string, bytes: Uint8Array): DecodedMessage {
+function decodeWith(type: Type, name: string, bytes: Uint8Array): DecodedMessage {
   return guarded(name, () => {
     checkWireTypes(type, bytes, name);
     return type.decode(bytes) as unknown as DecodedMessage;
   });
-}
-
-/**
- * Decodes a RecordedOp's protobuf bytes (a frame's payload) into a plain object. Absent
- * sub-messages are undefined, present ones (even empty) are objects; meta-fields default to
- * 0 / ''; write.payloadCrc32c is undefined when absent. Throws ProtoDecodeError for undecodable
- * bytes and Int64RangeError for int64 values beyond the safe-integer range.
- */
-export function decodeRecordedOp(bytes: Uint8Array): RecordedOp {
-  const { recordedOp } = loadSchema();
-  return recordedOpFromWire(decodeWith(recordedOp, 'RecordedOp', bytes));
 }
 
 /** Decodes FSMHints from protobuf bytes into a plain object (same error contract). */
