@@ -6,7 +6,9 @@
  * Record calls are synchronous: each stamps its ops from the FSM, applies them to the FSM and
  * queues their frames. The frames of all record calls made in one synchronous run of the caller's
  * code go to the journal as ONE append, issued at the end of that run (a microtask) or before
- * any wait, whichever comes first. So each record call stays atomic (its frames are never split
+ * any wait, whichever comes first. With `flushDelayMs` > 0 the queue is handed over later: when
+ * a barrier (or another wait) needs it, when FLUSH_BYTES are queued, or that many milliseconds
+ * after the first queued op. So each record call stays atomic (its frames are never split
  * between appends) and in call order, a failed append fails the Recorder with the journal's
  * error, and a barrier covers exactly the ops recorded before it. Durability is observed only
  * through `barrier()` / `buildHints()`.
@@ -57,6 +59,17 @@ export interface RecorderOptions {
    * purpose: without the check, a zombie Recorder keeps appending after a hand-off.
    */
   disableRegisterChecks?: boolean;
+  /**
+   * 0 (default): queued ops are appended at the end of the synchronous run that recorded them.
+   * More: they wait up to this many milliseconds for a barrier to take them along. Nobody awaits
+   * an append except through a barrier, so this delays no waiter; it lets the ops recorded
+   * between two barriers share the barrier's durable commit, where each run's eager append would
+   * cost a commit of its own that the next barrier queues behind (about half the journal syncs
+   * of a write-then-fsync workload). The price: ops not yet handed over when another writer
+   * takes the log over (a hand-off in this process) are fenced out, not ordered before it; they
+   * were never acknowledged, so the contract allows it, but eager mode orders them first.
+   */
+  flushDelayMs?: number;
 }
 
 /** Intent of an open, as POSIX open(2) flags express it. */
@@ -77,6 +90,8 @@ export interface WaitOptions {
 type OpBody = Pick<RecordedOp, 'create' | 'link' | 'unlink' | 'write' | 'property'>;
 
 const EMPTY = new Uint8Array(0);
+/** With a flush delay, queued frames beyond this size are appended at once (bounds memory). */
+const FLUSH_BYTES = 1024 * 1024;
 const NO_CHECK: AppendOptions = Object.freeze({});
 
 export class Recorder {
@@ -102,8 +117,11 @@ export class Recorder {
   #lastAppend: Promise<AppendResult | undefined> = Promise.resolve(undefined);
   /** Framed ops recorded in the current synchronous run, not yet handed to the journal. */
   #queued: Uint8Array[] = [];
+  #queuedBytes = 0;
   #queuedOptions: AppendOptions = NO_CHECK;
+  readonly #flushDelayMs: number;
   #flushScheduled = false;
+  #flushTimer: NodeJS.Timeout | undefined;
   #failed: Error | undefined;
 
   private constructor(options: RecorderOptions) {
@@ -112,6 +130,8 @@ export class Recorder {
     this.#author = options.author;
     this.#dir = options.dir;
     this.#signal = options.signal;
+    const delay = options.flushDelayMs;
+    this.#flushDelayMs = typeof delay === 'number' && delay > 0 ? delay : 0;
     this.#propertyPaths = new Set(options.propertyPaths ?? DEFAULT_PROPERTY_PATHS);
   }
 
@@ -391,30 +411,42 @@ export class Recorder {
   }
 
   /**
-   * Queues one record call's frames. A journal append costs a promise, a queue entry and a
-   * tracking chain, far more than a small op, so the calls of one synchronous run share one
-   * append. Ops with other options (open's fencing no-op) never share an append with ops before
-   * them, and a barrier flushes the queue first (see #trackAppend), so call order and what each
-   * append checks are exactly as if every call had appended on its own.
+   * Queues one record call's frames. A journal append costs a promise, a queue entry, a tracking
+   * chain and, in a durable journal, a commit, so queued calls share one append (see the file
+   * header for when it is issued). Ops with other options (open's fencing no-op) never share an
+   * append with ops before them, and a barrier flushes the queue first (see #trackAppend), so
+   * call order and what each append checks are exactly as if every call had appended on its own.
    */
   #enqueue(frames: Uint8Array, options: AppendOptions): void {
     if (this.#queued.length > 0 && this.#queuedOptions !== options) this.#flush();
     this.#queued.push(frames);
+    this.#queuedBytes += frames.byteLength;
     this.#queuedOptions = options;
-    if (!this.#flushScheduled) {
+    if (this.#flushDelayMs <= 0) {
+      if (this.#flushScheduled) return;
       this.#flushScheduled = true;
       queueMicrotask(() => {
         this.#flushScheduled = false;
         this.#flush();
       });
+    } else if (this.#queuedBytes >= FLUSH_BYTES) {
+      this.#flush();
+    } else if (this.#flushTimer === undefined) {
+      this.#flushTimer = setTimeout(() => {
+        this.#flushTimer = undefined;
+        this.#flush();
+      }, this.#flushDelayMs);
     }
   }
 
   /** Hands the queued record calls to the journal as one append. */
   #flush(): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
     if (this.#queued.length === 0) return;
     const chunks = this.#queued;
     this.#queued = [];
+    this.#queuedBytes = 0;
     void this.#issueAppend(chunks, this.#queuedOptions);
   }
 

@@ -796,6 +796,37 @@ describe('Recorder (beyond Gazette)', () => {
     );
   });
 
+  it('with flushDelayMs, queued ops wait for a barrier, the delay or 1 MiB, in one append', async () => {
+    const journal = new SpyJournal(new MemoryJournal(aRecoveryLog));
+    const rec = await openRecorder(journal, { flushDelayMs: 10_000 });
+    const before = journal.appends.length;
+    const a = rec.recordCreate('/strip/a');
+    await Promise.resolve();
+    rec.recordWriteAt(a, Buffer.from('x'), 0);
+    await Promise.resolve();
+    assert.equal(journal.appends.length, before); // still queued after the synchronous runs
+    await rec.barrier();
+    assert.equal(journal.appends.length, before + 2); // the ops, then the barrier
+    assert.deepEqual(seqNosPerAppend(journal).slice(-1), [[1, 2]]); // both in one append
+    const big = new Uint8Array(600 * 1024);
+    rec.recordWriteAt(a, big, 1);
+    assert.equal(journal.appends.length, before + 2);
+    rec.recordWriteAt(a, big, 1 + big.length); // over 1 MiB queued: appended synchronously
+    assert.equal(journal.appends.length, before + 3);
+    await rec.barrier();
+    assert.equal(rec.failed, undefined);
+
+    const timed = new SpyJournal(new MemoryJournal(aRecoveryLog));
+    const lazy = await openRecorder(timed, { flushDelayMs: 5 });
+    const count = timed.appends.length;
+    lazy.recordCreate('/strip/t');
+    await Promise.resolve();
+    lazy.recordCreate('/strip/u');
+    await tick(50); // no barrier: the delay hands both over, in one append
+    assert.equal(timed.appends.length, count + 1);
+    assert.deepEqual(seqNosPerAppend(timed).slice(-1), [[1, 2]]);
+  });
+
   it('a barrier covers exactly the ops recorded before it, even within one synchronous run', async () => {
     const journal = new SpyJournal(new MemoryJournal(aRecoveryLog, { commitDelayMs: 5 }));
     const rec = await openRecorder(journal);
