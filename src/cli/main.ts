@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { UsageError, type Verb } from './args.js';
 import { hintsVerb } from './hints.js';
 import { exportVerb, importVerb } from './import-export.js';
 import { inspectWithLogVerb } from './inspect-log.js';
 import { playVerb } from './play.js';
 import { snapshotVerb } from './snapshot.js';
+import { isEntryPoint } from '../entry-point.js';
 
 /** Every verb of the command; a new verb is one module plus one entry here. */
 export const verbs: Readonly<Record<string, Verb>> = {
@@ -103,18 +102,7 @@ export async function main(
   }
 }
 
-/** True when this module is the program being run (directly, or through the npm bin link). */
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return pathToFileURL(realpathSync(script)).href === import.meta.url;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   // A closed pipe (e.g. `| head`) is not a failure of ours: stop quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);

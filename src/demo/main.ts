@@ -10,8 +10,7 @@ import { fork } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { newRandomAuthor } from '../fsm.js';
 import { HintsStore } from '../hints-store.js';
 import { FileJournal } from '../journal/file.js';
@@ -21,6 +20,7 @@ import { workloadStates } from './model.js';
 import { isChildMessage, type ChildArgs, type ChildMessage } from './protocol.js';
 import { describeTreeDifference, readTree, treeDigest } from './tree.js';
 import { generateWorkload, prng, readStore } from './workload.js';
+import { isEntryPoint } from '../entry-point.js';
 
 export interface DemoOptions {
   /** Seed of the workload and of the kill moment (printed, so a run can be repeated). */
@@ -425,17 +425,7 @@ function parseCommandLine(argv: readonly string[]): DemoOptions {
   return options;
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return pathToFileURL(realpathSync(script)).href === import.meta.url;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) {
+if (isEntryPoint(import.meta.url)) {
   let options: DemoOptions;
   try {
     options = parseCommandLine(process.argv.slice(2));
