@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { writeFileAtomically } from './durable-file.js';
 import { join } from 'node:path';
 import { RecoveryLogError } from './errors.js';
 import { decodeHints, encodeHints, liveLogSegments } from './hints.js';
@@ -134,21 +135,7 @@ export class HintsStore {
 
   private async writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    const handle = await open(tmp, 'w');
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await syncDir(this.dir);
+    await writeFileAtomically(file, bytes);
   }
 }
 
@@ -159,15 +146,5 @@ async function exists(file: string): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
-  }
-}
-
-/** fsync of a directory makes the names created or renamed in it durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

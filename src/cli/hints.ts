@@ -4,11 +4,9 @@
  * the same strict checks (sequence, checksums, Write payload CRCs) as a real recovery, and no
  * file I/O at all.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { RecoveryLogError } from '../errors.js';
-import { syncDir } from '../hints-store.js';
+import { writeFileAtomically } from '../durable-file.js';
 import { encodeHints, type HintsFormat } from '../hints.js';
 import { FileJournal } from '../journal/file.js';
 import type { Journal, JournalResolver } from '../journal/journal.js';
@@ -89,30 +87,6 @@ export async function hintsAtWriteHead(
     journals: resolverFor([journal]),
   });
   return { hints: result.fsm.buildHints(result.log), stats: result.stats };
-}
-
-/**
- * Writes `bytes` to `file` atomically: temp file in the same directory, fsync, rename, fsync of
- * the directory. A crash leaves the old file or the new one, never a torn one.
- */
-export async function writeFileAtomically(file: string, bytes: Uint8Array): Promise<void> {
-  const target = resolve(file);
-  const temp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
-  const handle = await open(temp, 'wx');
-  let renamed = false;
-  try {
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, target);
-    renamed = true;
-    await syncDir(dirname(target));
-  } finally {
-    if (!renamed) await rm(temp, { force: true });
-  }
 }
 
 const FLAGS = {

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { RecoveryLogError } from '../errors.js';
-import { syncDir } from '../hints-store.js';
+import { syncDir } from '../durable-file.js';
 import { FileJournal } from '../journal/file.js';
 import type { Journal } from '../journal/journal.js';
 import { parseArgs, UsageError, type Verb } from './args.js';

@@ -14,7 +14,7 @@ import type { Author, FSMHints } from '../wire/types.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { resolverFor, UnknownJournalError } from './hints.js';
 import { required } from './import-export.js';
-import { createProgress, formatBytes } from './progress.js';
+import { createProgress } from './progress.js';
 
 /** Two --log directories hold journals with the same name. */
 export class DuplicateJournalError extends RecoveryLogError {

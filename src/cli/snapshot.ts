@@ -16,7 +16,7 @@ import { RecordedFs, type BaseFileHandle, type BaseFs, type BaseStats } from '..
 import { DEFAULT_PROPERTY_PATHS, Recorder } from '../recorder.js';
 import type { FSMHints } from '../wire/types.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
-import { writeFileAtomically } from './hints.js';
+import { writeFileAtomically } from '../durable-file.js';
 import { required, withNewJournal } from './import-export.js';
 import { createProgress, formatBytes } from './progress.js';
 

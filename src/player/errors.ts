@@ -1,5 +1,5 @@
 import { RecoveryLogError } from '../errors.js';
-import type { Author, Fnode } from '../wire/types.js';
+import type { Fnode } from '../wire/types.js';
 
 /**
  * What is wrong with the log at the reported offset. The first group is corruption only in strict

@@ -8,7 +8,6 @@ import {
   readdir,
   rm,
   stat,
-  truncate,
   unlink,
   writeFile,
 } from 'node:fs/promises';

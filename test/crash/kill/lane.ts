@@ -27,7 +27,7 @@ import {
   type KillCase,
 } from './corpus.js';
 import { readIntents, type Intents } from './intents.js';
-import { checkStoredHints, findPrefix, type Recovered, type Violation } from './ledger.js';
+import { checkStoredHints, findPrefix, type Violation } from './ledger.js';
 import { TreeModel, prng } from './model.js';
 import { replayFromZero, type Replay } from './replay.js';
 import {

@@ -15,7 +15,7 @@
  * group commit makes it the largest); bit flips run on the `each` pattern's final log.
  */
 import assert from 'node:assert/strict';
-import { caseName, journalFiles } from '../lib/corpus.js';
+import { journalFiles } from '../lib/corpus.js';
 import {
   RecoveryMemo,
   exploreBitFlips,
