@@ -541,7 +541,8 @@ export class Playback {
   /**
    * Writes an applied Write's payload to its staged file, after checking it against the op's
    * CRC-32C: a payload that fails never reaches the file. Payloads up to maxBufferedPayload are
-   * held in memory for that; larger ones are checked in a first pass and re-read to be written.
+   * held in memory for that; larger ones are checked in a first pass, then re-read, written to the
+   * staged file and checked again.
    */
   async #writePayload(op: RecordedOp, waitBelow: number): Promise<void> {
     const write = op.write!;
@@ -580,8 +581,16 @@ export class Playback {
       crc = crc32cUpdate(crc, bytes);
     });
     this.#checkPayload(op, expected, crc);
+    // The re-read is checked too: storage (or a remote journal) could return other bytes the
+    // second time. Its bytes reach only the staged file, which an abort deletes, so a mismatch
+    // here still keeps every wrong byte out of the recovered directory.
     this.#reader.seek(journal, start, op.lastOffset);
-    await this.#readPayload(op, waitBelow, writeOut);
+    let again = 0;
+    await this.#readPayload(op, waitBelow, async (bytes) => {
+      again = crc32cUpdate(again, bytes);
+      await writeOut(bytes);
+    });
+    this.#checkPayload(op, expected, again);
   }
 
   #checkPayload(op: RecordedOp, expected: number, actual: number): void {
