@@ -440,14 +440,22 @@ export class RecordedFs {
     const known = this.recorder.fnodeAt(path);
     if (access.truncate && known !== undefined) this.#assertSingleLink(known, path, 'truncate');
 
-    const base = await this.base.open(path, flags, mode);
-    let fnode: Fnode;
-    try {
-      fnode = await this.#recordOpen(path, access, base);
-    } catch (err) {
-      await base.close().catch(() => undefined);
-      throw err;
-    }
+    const openAndRecord = async () => {
+      const opened = await this.base.open(path, flags, mode);
+      try {
+        return { opened, fnode: await this.#recordOpen(path, access, opened) };
+      } catch (err) {
+        await opened.close().catch(() => undefined);
+        throw err;
+      }
+    };
+    // A truncating open of a recorded file waits for writes still in flight on it, as truncate()
+    // does: otherwise such a write, landing before the truncation but recorded after it, would
+    // be recorded into the new, empty identity (found in review).
+    const { opened: base, fnode } =
+      access.truncate && known !== undefined
+        ? await this._serialized(known, openAndRecord)
+        : await openAndRecord();
     const handle = new RecordedFileHandle(this, base, access, fnode);
     let handles = this.#handles.get(fnode);
     if (handles === undefined) this.#handles.set(fnode, (handles = new Set()));
