@@ -21,6 +21,21 @@ export class StoredHintsError extends RecoveryLogError {
   }
 }
 
+/** Storing hints failed (permissions, a full disk, ...); the previous hints are unchanged. */
+export class HintsWriteError extends RecoveryLogError {
+  constructor(
+    readonly file: string,
+    cause: unknown,
+  ) {
+    super(
+      'HintsWriteFailed',
+      `could not store hints as ${file} (${cause instanceof Error ? cause.message : String(cause)}). ` +
+        'The previously stored hints are unchanged; fix the storage and store them again.',
+      { cause },
+    );
+  }
+}
+
 export type HintsFormat = 'json' | 'protobuf';
 
 export interface HintsStoreOptions {
@@ -70,7 +85,9 @@ export class HintsStore {
 
   /** Replaces the primary hints (from a live Recorder). */
   async storePrimary(hints: FSMHints): Promise<void> {
-    await this.writeAtomically(this.primaryPath, encodeHints(hints, this.format));
+    await this.#typedWrite(this.primaryPath, () =>
+      this.writeAtomically(this.primaryPath, encodeHints(hints, this.format)),
+    );
   }
 
   /**
@@ -80,6 +97,10 @@ export class HintsStore {
    */
   async storeRecovered(hints: FSMHints): Promise<void> {
     if (this.backups === 0) return;
+    await this.#typedWrite(this.backupPath(0), () => this.#rotateAndStore(hints));
+  }
+
+  async #rotateAndStore(hints: FSMHints): Promise<void> {
     const present = await Promise.all(
       Array.from({ length: this.backups }, (_, i) => exists(this.backupPath(i))),
     );
@@ -118,7 +139,9 @@ export class HintsStore {
       bytes = await readFile(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
+      throw new StoredHintsError(file, `cannot be read (${(err as Error).message})`, {
+        cause: err,
+      });
     }
     let hints: FSMHints;
     try {
@@ -131,6 +154,16 @@ export class HintsStore {
       throw new StoredHintsError(file, `hints are for log ${hints.log}, not ${log}`);
     }
     return hints;
+  }
+
+  /** Turns an operating-system error while storing hints into a HintsWriteError. */
+  async #typedWrite(file: string, task: () => Promise<void>): Promise<void> {
+    try {
+      await task();
+    } catch (err) {
+      if (err instanceof RecoveryLogError) throw err;
+      throw new HintsWriteError(file, err);
+    }
   }
 
   private async writeAtomically(file: string, bytes: Uint8Array): Promise<void> {

@@ -91,6 +91,7 @@ export {
 } from './hints.js';
 export {
   HintsStore,
+  HintsWriteError,
   StoredHintsError,
   type HintsStoreOptions,
   type StoredHints,
@@ -119,6 +120,7 @@ export {
   JournalLockedError,
   JournalNotFoundError,
   JournalReadAbortedError,
+  JournalIOError,
   JournalWriteError,
   MemoryJournal,
   OffsetNotYetAvailableError,

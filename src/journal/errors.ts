@@ -231,3 +231,21 @@ export class JournalLockedError extends RecoveryLogError {
     this.holderHost = holder?.host;
   }
 }
+
+/**
+ * Opening or reading a journal's files failed in the operating system (permissions, an I/O
+ * error, a file replaced by a directory), as opposed to content that fails its checks.
+ */
+export class JournalIOError extends RecoveryLogError {
+  readonly file: string;
+  constructor(journal: string, file: string, action: string, cause: unknown) {
+    super(
+      'JournalIO',
+      `journal ${JSON.stringify(journal)}: could not ${action} ${file} (${
+        cause instanceof Error ? cause.message : String(cause)
+      }). Check the file's permissions and the disk, then retry; nothing was changed by this call.`,
+      { cause },
+    );
+    this.file = file;
+  }
+}

@@ -65,6 +65,7 @@ import {
   JournalClosedError,
   JournalCorruptError,
   JournalExistsError,
+  JournalIOError,
   JournalLockedError,
   JournalWriteError,
   OffsetNotYetAvailableError,
@@ -235,6 +236,16 @@ function coalesce(chunks: readonly Uint8Array[]): Uint8Array[] {
   return out;
 }
 
+/** Runs `task`, turning an operating-system error it meets into a JournalIOError. */
+async function typedIO<T>(dir: string, action: string, task: () => Promise<T>): Promise<T> {
+  try {
+    return await task();
+  } catch (error) {
+    if (error instanceof RecoveryLogError) throw error;
+    throw new JournalIOError(dir, dir, action, error);
+  }
+}
+
 /**
  * Refuses to create over an existing journal, but clears what an interrupted `create` left
  * (a crash before journal.json was renamed into place): empty data/commits files and
@@ -330,6 +341,16 @@ export class FileJournal implements Journal {
     name: string,
     options: FileJournalOptions = {},
   ): Promise<FileJournal> {
+    return typedIO(resolve(dir), 'create a journal in', () =>
+      FileJournal.#create(dir, name, options),
+    );
+  }
+
+  static async #create(
+    dir: string,
+    name: string,
+    options: FileJournalOptions,
+  ): Promise<FileJournal> {
     const problem = journalNameProblem(name);
     if (problem !== undefined) throw new InvalidJournalNameError(name, problem);
     const storage = options.storage ?? nodeStorage;
@@ -363,6 +384,10 @@ export class FileJournal implements Journal {
 
   /** Opens the journal in `dir`, repairing a torn tail left by a crash (see the file header). */
   static async open(dir: string, options: FileJournalOptions = {}): Promise<FileJournal> {
+    return typedIO(resolve(dir), 'open the journal in', () => FileJournal.#open(dir, options));
+  }
+
+  static async #open(dir: string, options: FileJournalOptions): Promise<FileJournal> {
     const storage = options.storage ?? nodeStorage;
     const root = resolve(dir);
     const name = await readMeta(storage, root);
@@ -435,7 +460,7 @@ export class FileJournal implements Journal {
             ({ bytesRead } = await this.data.read(bytes, done, length - done, offset + done));
           } catch (error) {
             if (this.closed) throw new JournalClosedError(this.name);
-            throw error;
+            throw new JournalIOError(this.name, this.dataPath, 'read', error);
           }
           if (bytesRead === 0) {
             throw new JournalCorruptError(
@@ -739,7 +764,9 @@ export class FileJournal implements Journal {
 
   private fail(error: unknown): void {
     this.broken =
-      error instanceof Error ? error : new JournalCorruptError(this.commitsPath, 0, String(error));
+      error instanceof RecoveryLogError
+        ? error
+        : new JournalIOError(this.name, this.commitsPath, 'read new commits from', error);
     this.waiters.rejectAll(this.broken);
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HintsStore, StoredHintsError } from '../../src/hints-store.js';
+import { HintsStore, HintsWriteError, StoredHintsError } from '../../src/hints-store.js';
 import type { FSMHints } from '../../src/wire/types.js';
 
 const LOG = 'examples/recovery-log';
@@ -87,6 +87,23 @@ describe('HintsStore', () => {
       assert.equal(err.code, 'InvalidStoredHints');
       assert.match(err.message, /shard\.primary/);
       assert.match(err.message, /Remove or replace/);
+      return true;
+    });
+  });
+
+  it('gives typed errors for unreadable files and failed writes', async () => {
+    const store = new HintsStore(dir, 'shard');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(store.primaryPath); // a directory where the primary hints file should be
+    await assert.rejects(store.pick(LOG), (err: unknown) => {
+      assert.ok(err instanceof StoredHintsError);
+      assert.match(err.message, /cannot be read/);
+      return true;
+    });
+    await assert.rejects(store.storePrimary(hintsAt(1)), (err: unknown) => {
+      assert.ok(err instanceof HintsWriteError);
+      assert.equal(err.code, 'HintsWriteFailed');
+      assert.match(err.message, /shard\.primary/);
       return true;
     });
   });

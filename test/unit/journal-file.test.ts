@@ -21,6 +21,7 @@ import {
   JournalFailedError,
   JournalWriteError,
   JournalExistsError,
+  JournalIOError,
   JournalLockedError,
   JournalNotFoundError,
   RegisterMismatchError,
@@ -128,6 +129,19 @@ describe('FileJournal', function () {
         return true;
       });
       assert.equal(await readFile(join(other, 'data'), 'utf8'), 'someone else');
+    });
+
+    it('an operating-system error at open is a JournalIOError naming the directory', async function () {
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'io/log')).close();
+      await rm(join(dir, 'data'));
+      await mkdir(join(dir, 'data')); // a directory where the data file should be
+      await assert.rejects(FileJournal.open(dir), (error: unknown) => {
+        assert.ok(error instanceof JournalIOError);
+        assert.equal(error.code, 'JournalIO');
+        assert.match(error.message, /could not open the journal in/);
+        return true;
+      });
     });
 
     it('open of a missing journal says how to create one', async function () {
