@@ -151,19 +151,6 @@ function asView(data: ArrayBufferView): Uint8Array {
     : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /**
  * Waits for a file's own sync and the log's barrier, run side by side: neither needs the other,
  * and overlapping them saves a flush latency per sync. Settles only once both have (no sync is
@@ -270,7 +257,10 @@ export class RecordedFileHandle {
     buffers: T,
     position?: number | null,
   ): Promise<{ bytesWritten: number; buffers: T }> {
-    const bytesWritten = await this.#writeBytes(concat(buffers.map(asView)), position ?? null);
+    const bytesWritten = await this.#writeBytes(
+      Buffer.concat(buffers.map(asView)),
+      position ?? null,
+    );
     return { bytesWritten, buffers };
   }
 

@@ -42,7 +42,8 @@ const TOKEN_PATTERN = /^[0-9a-f]{16}$/;
 const UNREADABLE_STALE_MS = 2000;
 const MAX_BACKOFF_MS = 16;
 
-function errorCode(error: unknown): string | undefined {
+/** The errno code of an fs error (e.g. "ENOENT"), if it has one. */
+export function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error
     ? String((error as { code: unknown }).code)
     : undefined;

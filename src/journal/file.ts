@@ -93,7 +93,7 @@ import {
   trailerLength,
   type CommitRecord,
 } from './commit-record.js';
-import { DirectoryLock } from './file-lock.js';
+import { DirectoryLock, errorCode } from './file-lock.js';
 import { META_FILE, readMeta, writeMeta } from './journal-meta.js';
 import { nodeStorage, type JournalStorage, type StorageFileHandle } from './storage.js';
 import { failpoint, seededBug } from '../testing/faults.js';
@@ -128,12 +128,6 @@ const MAX_IOVECS = 1024;
 const LOCK_LINGER_MS = 50;
 /** How often a lingering holder looks at the doorbell: another process waits about this long. */
 const DOORBELL_CHECK_MS = 5;
-
-function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? String((error as { code: unknown }).code)
-    : undefined;
-}
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
