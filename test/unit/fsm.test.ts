@@ -13,26 +13,10 @@ import {
 } from '../../src/fsm.js';
 import { HintsValidationError, liveLogSegments } from '../../src/hints.js';
 import { encodeRecordedOp } from '../../src/wire/codec.js';
-import type { Author, Fnode, FSMHints, RecordedOp, Segment } from '../../src/wire/types.js';
+import type { Author, Fnode, RecordedOp, Segment } from '../../src/wire/types.js';
+import { seg, hints } from '../helpers/fixtures.js';
 
 const aRecoveryLog = 'examples/integration-tests/recovery-log';
-
-function seg(fields: Partial<Segment>): Segment {
-  return {
-    author: 0,
-    firstSeqNo: 0,
-    firstOffset: 0,
-    firstChecksum: 0,
-    lastSeqNo: 0,
-    lastOffset: 0,
-    log: '',
-    ...fields,
-  };
-}
-
-function hints(fields: Partial<FSMHints>): FSMHints {
-  return { log: '', liveNodes: [], properties: [], ...fields };
-}
 
 /** Everything observable about an FSM, to check that refused ops change nothing. */
 function snapshot(fsm: FSM): unknown {

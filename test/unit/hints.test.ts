@@ -12,26 +12,9 @@ import {
 } from '../../src/hints.js';
 import { SegmentConsistencyError, SegmentValidationError } from '../../src/segment.js';
 import { MalformedStringError } from '../../src/wire/errors.js';
-import type { FSMHints, Segment } from '../../src/wire/types.js';
+import { seg, hints } from '../helpers/fixtures.js';
 
 const aRecoveryLog = 'examples/integration-tests/recovery-log';
-
-function seg(fields: Partial<Segment>): Segment {
-  return {
-    author: 0,
-    firstSeqNo: 0,
-    firstOffset: 0,
-    firstChecksum: 0,
-    lastSeqNo: 0,
-    lastOffset: 0,
-    log: '',
-    ...fields,
-  };
-}
-
-function hints(fields: Partial<FSMHints>): FSMHints {
-  return { log: '', liveNodes: [], properties: [], ...fields };
-}
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const utf8 = (s: string) => new TextEncoder().encode(s);

@@ -10,23 +10,10 @@ import {
   validateSegment,
 } from '../../src/segment.js';
 import type { Segment } from '../../src/wire/types.js';
+import { seg } from '../helpers/fixtures.js';
 
 const A = 'log/A';
 const B = 'log/B';
-
-/** A segment with zero defaults, written like Gazette's table literals. */
-function seg(fields: Partial<Segment>): Segment {
-  return {
-    author: 0,
-    firstSeqNo: 0,
-    firstOffset: 0,
-    firstChecksum: 0,
-    lastSeqNo: 0,
-    lastOffset: 0,
-    log: '',
-    ...fields,
-  };
-}
 
 /** Gazette's model set M (segment_test.go). */
 function modelSegments(): Segment[] {
