@@ -148,7 +148,7 @@ export class StagingArea {
   /** Creates the staged file of a new fnode; it must not exist yet. */
   async create(fnode: Fnode): Promise<void> {
     await this.flushWrites();
-    const file = stagedPath(this.dir, fnode);
+    const file = this.#path(fnode);
     const handle = await attempt('create staged file', file, () =>
       this.#fs.open(file, 'wx', 0o666),
     );
@@ -297,9 +297,12 @@ export class StagingArea {
       throw new PlayerInvariantError(`fnode ${fnode} died but has no staged file`);
     }
     await this.#close(fnode);
-    const file = stagedPath(this.dir, fnode);
+    const file = this.#path(fnode);
     await attempt('remove staged file', file, () => this.#fs.unlink(file));
     this.#staged.delete(fnode);
+    // A dead fnode never comes back: drop its cached path, or a long tailing playback would
+    // keep one entry per file ever deleted.
+    this.#paths.delete(fnode);
   }
 
   /**
@@ -322,7 +325,7 @@ export class StagingArea {
       throw new PlayerInvariantError(`staged files of dead fnodes remain: ${extra.join(', ')}`);
     }
     for (const [fnode, node] of live) {
-      const source = stagedPath(this.dir, fnode);
+      const source = this.#path(fnode);
       for (const link of [...node.links].sort()) {
         const target = targetPath(this.dir, link);
         const parent = path.dirname(target);
@@ -389,7 +392,7 @@ export class StagingArea {
     const handle = this.#open.get(fnode);
     if (handle === undefined) return;
     this.#open.delete(fnode);
-    await attempt('close staged file', stagedPath(this.dir, fnode), () => handle.close());
+    await attempt('close staged file', this.#path(fnode), () => handle.close());
   }
 }
 
