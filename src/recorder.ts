@@ -108,8 +108,6 @@ export class Recorder {
   #recordOptions: AppendOptions = NO_CHECK;
   #writeHead = 0;
   /** Issue number of the append whose commit set #writeHead. */
-  #writeHeadAppend = 0;
-  #appendsIssued = 0;
   /**
    * The tracking promise of the latest append issued (it never rejects). Journals settle appends
    * in call order, so once it has settled every earlier append has too.
@@ -465,7 +463,6 @@ export class Recorder {
     bytes: Uint8Array | readonly Uint8Array[],
     options: AppendOptions,
   ): Promise<AppendResult | undefined> {
-    const issued = ++this.#appendsIssued;
     let appended: Promise<AppendResult>;
     try {
       appended = this.#journal.append(bytes, options);
@@ -474,7 +471,7 @@ export class Recorder {
     }
     const settled = appended.then(
       (result) => {
-        this.#observeCommit(issued, result);
+        this.#observeCommit(result);
         return result;
       },
       (err: unknown) => {
@@ -487,9 +484,8 @@ export class Recorder {
     return settled;
   }
 
-  #observeCommit(issued: number, result: AppendResult): void {
-    // Commits resolve in call order; one resolving late must not drag the lower bound back.
-    if (issued < this.#writeHeadAppend) return;
+  #observeCommit(result: AppendResult): void {
+    // Journals settle appends in call order, so each commit starts at or after the last one.
     if (result.begin < this.#writeHead) {
       this.#fail(
         new WriteHeadRegressionError(this.#journal.name, this.#writeHead, result.begin, result.end),
@@ -497,7 +493,6 @@ export class Recorder {
       return;
     }
     this.#writeHead = result.end;
-    this.#writeHeadAppend = issued;
   }
 
   /**
