@@ -50,3 +50,56 @@ export const crc32cUpdate: Update = native ?? crc32cUpdateJs;
 export function crc32c(bytes: Uint8Array): number {
   return crc32cUpdate(0, bytes);
 }
+
+// ---- combining ------------------------------------------------------------------------------
+// crc32c(a ‖ b) from crc32c(a), crc32c(b) and b's length, without touching the bytes again
+// (zlib's crc32_combine, in its x^(2^k) table form): the crc of `a` is multiplied by x^(8·|b|)
+// modulo the (reflected) Castagnoli polynomial. A few hundred word operations per call, so a
+// fragment's checksum can be derived from the checksums of its commits at seal time.
+
+const POLY_REFLECTED = 0x82f63b78;
+
+/** a·b modulo the polynomial, both reflected (bit 31 is x^0). */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let product = 0;
+  let factor = b >>> 0;
+  for (;;) {
+    if ((a & m) !== 0) {
+      product ^= factor;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m = m / 2;
+    if (m < 1) break;
+    factor = factor & 1 ? (factor >>> 1) ^ POLY_REFLECTED : factor >>> 1;
+  }
+  return product >>> 0;
+}
+
+/** X2N[k] = x^(2^k) modulo the polynomial. */
+const X2N = (() => {
+  const table = new Uint32Array(64);
+  let p = 0x40000000; // x^1
+  table[0] = p;
+  for (let k = 1; k < 64; k += 1) table[k] = p = multModP(p, p);
+  return table;
+})();
+
+/** x^(n·2^k) modulo the polynomial. */
+function x2nModP(n: number, k: number): number {
+  let p = 0x80000000; // x^0
+  let rest = n;
+  let bit = k;
+  while (rest > 0) {
+    if (rest % 2 === 1) p = multModP(X2N[bit % 64] as number, p);
+    rest = Math.floor(rest / 2);
+    bit += 1;
+  }
+  return p;
+}
+
+/** CRC-32C of `a ‖ b` given `crcA` = crc32c(a), `crcB` = crc32c(b) and `lengthB` = |b|. */
+export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
+  if (lengthB <= 0) return crcA >>> 0;
+  return (multModP(x2nModP(lengthB, 3), crcA >>> 0) ^ (crcB >>> 0)) >>> 0;
+}

@@ -122,10 +122,16 @@ export {
   JournalReadAbortedError,
   JournalIOError,
   JournalWriteError,
+  JournalReadOnlyError,
+  JournalRangeMissingError,
   MemoryJournal,
   OffsetNotYetAvailableError,
+  PruneRefusedError,
   RegisterMismatchError,
+  DEFAULT_FRAGMENT_BYTES,
   type FileJournalOptions,
+  type FragmentInfo,
+  type PruneResult,
   type MemoryJournalOptions,
   type MemoryJournalSnapshot,
 } from './journal/index.js';
@@ -140,6 +146,7 @@ export {
   type WaitOptions,
 } from './recorder.js';
 export {
+  FsmJournalMismatchError,
   FsmRejectedOpError,
   InvalidPropertyPathError,
   InvalidRecorderDirError,

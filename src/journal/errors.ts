@@ -249,3 +249,47 @@ export class JournalIOError extends RecoveryLogError {
     this.file = file;
   }
 }
+
+/** An append (or prune) on a journal opened with `readOnly`. */
+export class JournalReadOnlyError extends RecoveryLogError {
+  readonly journal: string;
+  constructor(journal: string, location: string) {
+    super(
+      'JournalReadOnly',
+      `journal ${JSON.stringify(journal)} at ${location} was opened read-only; nothing was ` +
+        'written. Open it without `readOnly` to append or prune.',
+    );
+    this.journal = journal;
+  }
+}
+
+/** Hints need bytes of a journal that prune (or damage) has removed. */
+export class JournalRangeMissingError extends RecoveryLogError {
+  readonly journal: string;
+  readonly from: number;
+  readonly to: number;
+  constructor(journal: string, from: number, to: number, detail: string) {
+    super(
+      'JournalRangeMissing',
+      `journal ${JSON.stringify(journal)} no longer holds bytes [${from}, ${to}) ${detail}. ` +
+        'They were pruned or lost: recover from newer hints (the primary hints of the current ' +
+        'recorder), or restore the missing fragments from a backup.',
+    );
+    this.journal = journal;
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/** The hints given to prune cannot justify deleting anything of this journal. */
+export class PruneRefusedError extends RecoveryLogError {
+  readonly journal: string;
+  constructor(journal: string, detail: string) {
+    super(
+      'PruneRefused',
+      `journal ${JSON.stringify(journal)}: nothing pruned: ${detail}. Pass the primary and every ` +
+        'backup hints of this log (e.g. `recoverylog prune --log DIR --hints FILE --hints ...`).',
+    );
+    this.journal = journal;
+  }
+}

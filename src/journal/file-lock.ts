@@ -1,24 +1,23 @@
 /**
- * The file journal's cross-process append lock. Node has no flock, so the lock is a file created
- * atomically and exclusively:
+ * The file journal's advisory append lock. It is for speed only: two writers that both believe
+ * they hold it are kept apart by fencing (each writer epoch writes only its own fragment, see
+ * fragment-writer.ts), so a wrong guess here costs a take-over, never an acknowledged byte.
  *
  * - Each process (each open journal) first writes an identity file `lock.<token>` holding its pid,
- *   host name, boot id and a random token. Acquiring is `link(identity, "lock")`: atomic, fails
- *   with EEXIST when held, and the lock never exists half-written (its content was complete
- *   before the link). Releasing unlinks `lock` after checking (by inode) that it is still ours.
- * - A lock whose holder is a dead pid on this host (or ran before this host's last boot) is stale.
- *   A breaker renames `lock` aside to a name of its own, then checks by inode that it moved the
- *   very file it judged stale: of two breakers racing, only one can move that inode. If it moved
- *   a different (fresh) lock instead, it links that file back. The remaining window (a third
- *   process acquiring within the microseconds between that rename and the link back) needs two
- *   breakers racing over the same stale lock; it is documented rather than closed.
- * - Holders from another host are never judged stale (we cannot see their processes): waiting
- *   ends in JournalLockedError naming the holder, whose message says to delete the lock file if
- *   that process is gone.
+ *   host name, boot id, pid namespace and a random token. Acquiring is `link(identity, "lock")`:
+ *   atomic, fails with EEXIST when held, and the lock never exists half-written. Releasing
+ *   unlinks `lock` after checking (by inode) that it is still ours.
  * - Fairness: a process that fails to get the lock rings a doorbell (`lock-want`, a link to its
- *   identity). A holder that keeps appending releases the lock after its current batch when the
- *   doorbell rings, and does not take it again while someone else's doorbell is up, so a new
- *   primary injecting a hand-off is never starved by a busy old one.
+ *   identity). A live holder releases the lock after its current batch when the doorbell rings,
+ *   and does not take it again while someone else's doorbell is up.
+ * - Stale locks: a holder that does not answer the doorbell within the lease (paused, partitioned,
+ *   dead, or a pid reused by another process) loses the lock: the waiter breaks it. As a fast
+ *   path, a holder on this host, in this boot and in OUR pid namespace whose pid does not exist
+ *   is dead at once; a holder in another pid namespace (a container sharing the volume) is never
+ *   judged by its pid, only by the lease. The lease is measured on the waiter's own monotonic
+ *   clock (it watches the same lock inode stay put), so clock skew between hosts cannot shorten it.
+ * - A breaker renames `lock` aside to a name of its own, then checks by inode that it moved the
+ *   very file it judged stale; if it moved a fresh lock instead, it links that file back.
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +29,8 @@ export interface LockHolder {
   readonly pid: number;
   readonly host: string;
   readonly bootId: string;
+  /** The holder's pid namespace ('' when unknown): its pid means nothing in another one. */
+  readonly pidNamespace: string;
   readonly token: string;
 }
 
@@ -41,6 +42,8 @@ const TOKEN_PATTERN = /^[0-9a-f]{16}$/;
 /** A lock file we cannot parse is a leftover of an OS crash once it is this old. */
 const UNREADABLE_STALE_MS = 2000;
 const MAX_BACKOFF_MS = 16;
+/** Default lease: a holder that leaves the doorbell unanswered this long loses the lock. */
+export const DEFAULT_LOCK_LEASE_MS = 2000;
 
 /** The errno code of an fs error (e.g. "ENOENT"), if it has one. */
 export function errorCode(error: unknown): string | undefined {
@@ -53,7 +56,7 @@ function parseHolder(text: string): LockHolder | undefined {
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null) return undefined;
-    const { pid, host, bootId: boot, token } = value as Record<string, unknown>;
+    const { pid, host, bootId: boot, token, pidNamespace } = value as Record<string, unknown>;
     if (
       typeof pid !== 'number' ||
       typeof host !== 'string' ||
@@ -63,7 +66,13 @@ function parseHolder(text: string): LockHolder | undefined {
     ) {
       return undefined;
     }
-    return { pid, host, bootId: boot, token };
+    return {
+      pid,
+      host,
+      bootId: boot,
+      token,
+      pidNamespace: typeof pidNamespace === 'string' ? pidNamespace : '',
+    };
   } catch {
     return undefined;
   }
@@ -71,12 +80,18 @@ function parseHolder(text: string): LockHolder | undefined {
 
 /**
  * True only when we can tell for sure that the holder's process no longer exists: same host and
- * either an earlier boot or no such pid.
+ * either an earlier boot, or the same boot and pid namespace and no such pid.
  */
-export function holderIsDead(holder: LockHolder, ourBootId: string): boolean {
+export function holderIsDead(
+  holder: LockHolder,
+  ourBootId: string,
+  ourPidNamespace = '',
+): boolean {
   if (holder.host !== hostname()) return false;
   const ours = ourBootId;
   if (ours !== '' && holder.bootId !== '' && holder.bootId !== ours) return true;
+  // A pid is only meaningful inside its namespace: unknown or different, trust only the lease.
+  if (ourPidNamespace === '' || holder.pidNamespace !== ourPidNamespace) return false;
   try {
     process.kill(holder.pid, 0);
     return false;
@@ -106,6 +121,7 @@ export class DirectoryLock {
     private readonly storage: JournalStorage,
     private readonly dir: string,
     private readonly journal: string,
+    private readonly leaseMs = DEFAULT_LOCK_LEASE_MS,
   ) {
     this.lockPath = join(dir, LOCK_FILE);
     this.wantPath = join(dir, WANT_FILE);
@@ -118,7 +134,7 @@ export class DirectoryLock {
 
   /**
    * Takes the lock, waiting with backoff up to `timeoutMs` (0: a single attempt). `brokeStale`
-   * tells the caller that a dead holder's lock was broken, so its half-done batch may need repair.
+   * tells the caller that the previous holder's lock was broken (dead, or its lease ran out).
    */
   async acquire(timeoutMs: number): Promise<{ brokeStale: boolean }> {
     if (this.isHeld) return { brokeStale: false };
@@ -128,9 +144,17 @@ export class DirectoryLock {
     let brokeStale = false;
     let rangDoorbell = false;
     let lastHolder: LockHolder | undefined;
+    /** The lock inode we are watching and since when (our monotonic clock): the lease. */
+    let watched: { ino: bigint; since: number } | undefined;
+    // We let another waiter go first, but not for longer than a lease (it may be paused itself).
+    const politeUntil = performance.now() + this.leaseMs;
     try {
       for (;;) {
-        if (rangDoorbell || !(await this.othersWaiting())) {
+        if (
+          rangDoorbell ||
+          !(await this.othersWaiting()) ||
+          performance.now() >= politeUntil
+        ) {
           try {
             await this.storage.link(this.identityPath, this.lockPath);
             this.isHeld = true;
@@ -141,7 +165,12 @@ export class DirectoryLock {
           const inspection = await this.inspect();
           if (inspection === undefined) continue; // released meanwhile: try again at once
           lastHolder = inspection.holder;
-          if (inspection.stale) {
+          const now = performance.now();
+          if (watched?.ino !== inspection.ino) watched = { ino: inspection.ino, since: now };
+          // The same lock stayed put for a whole lease while a doorbell was up (ours or another
+          // waiter's): a live holder would have released it after its current batch.
+          const leaseOver = timeoutMs > 0 && now - watched.since >= this.leaseMs;
+          if (inspection.stale || leaseOver) {
             if (await this.breakStale(inspection)) {
               brokeStale = true;
               continue;
@@ -179,7 +208,7 @@ export class DirectoryLock {
     }
     if (info.ino === this.identityIno) return false;
     const holder = await this.readHolder(this.wantPath);
-    if (holder !== undefined && !holderIsDead(holder, this.bootId())) return true;
+    if (holder !== undefined && !holderIsDead(holder, this.bootId(), this.pidNamespace())) return true;
     if (holder === undefined && Date.now() - Number(info.mtimeMs) < UNREADABLE_STALE_MS) {
       return true;
     }
@@ -204,7 +233,7 @@ export class DirectoryLock {
       const path = join(this.dir, entry);
       if (entry.startsWith(IDENTITY_PREFIX) && entry !== IDENTITY_PREFIX + this.token) {
         const holder = await this.readHolder(path);
-        if (holder !== undefined && holderIsDead(holder, this.bootId()))
+        if (holder !== undefined && holderIsDead(holder, this.bootId(), this.pidNamespace()))
           await this.storage.unlink(path).catch(() => undefined);
       } else if (entry.startsWith(BROKEN_PREFIX)) {
         await this.storage.unlink(path).catch(() => undefined);
@@ -216,12 +245,17 @@ export class DirectoryLock {
     return this.storage.bootId?.() ?? '';
   }
 
+  private pidNamespace(): string {
+    return this.storage.pidNamespace?.() ?? '';
+  }
+
   private async ensureIdentity(): Promise<bigint> {
     if (this.identityIno !== undefined) return this.identityIno;
     const holder: LockHolder = {
       pid: process.pid,
       host: hostname(),
       bootId: this.bootId(),
+      pidNamespace: this.storage.pidNamespace?.() ?? '',
       token: this.token,
     };
     await this.storage.writeFile(
@@ -268,7 +302,7 @@ export class DirectoryLock {
       const stale =
         holder === undefined
           ? Date.now() - Number(info.mtimeMs) >= UNREADABLE_STALE_MS
-          : holderIsDead(holder, this.bootId());
+          : holderIsDead(holder, this.bootId(), this.pidNamespace());
       return { holder, ino: info.ino, dev: info.dev, stale };
     } finally {
       await handle.close();

@@ -1,57 +1,36 @@
 /**
- * FileJournal: the embedded default Journal, one directory per journal.
+ * FileJournal: the embedded default Journal, one directory per journal (format version 2).
  *
- * On disk:
- *   DIR/journal.json   format tag, version and name; written once (temp + fsync + rename + dir
- *                      fsync), its presence marks a complete journal (see journal-meta.ts).
- *   DIR/data           the raw concatenation of every appended byte: exactly the journal's
- *                      content, so export is a copy and reads are positional reads.
- *   DIR/commits        one commit record per committed batch (see commit-record.ts): the batch's
- *                      [begin, end), the CRC-32C of its data, and the registers when they change.
- *                      The committed head is the `end` of the last valid record; `data` may hold
- *                      bytes beyond it (an unfinished batch), which nobody reads.
- *   DIR/lock, DIR/lock.<token>, DIR/lock-want   the cross-process append lock (file-lock.ts).
+ * The journal is a chain of fragments (fragment-layout.ts): each writer epoch appends to a
+ * fragment of its own, `<epoch>.data` for the bytes and `<epoch>.index` for checksummed records
+ * (START, COMMIT, SEAL, FENCE; fragment-record.ts). The journal's content, what `export` writes,
+ * is the concatenation of the fragments' committed bytes.
  *
- * Commit (one per batch of appends, holding the lock): write the batch's bytes to `data` at the
- * head with one positional writev (CRC computed meanwhile), fdatasync `data`, then write the
- * record at the end of `commits` and fdatasync it, and only then resolve the appends and expose
- * the bytes to readers of this process. Because the data is durable before any record claims
- * it, a complete record always describes durable data: a crash can only leave bytes beyond the
- * last record, or a torn record, never a record without its data. (Syncing both files
- * concurrently would save one sync latency per batch, but then a record whose data does not
- * match could be an unfinished commit or damaged acknowledged data, and the two could not be
- * told apart: the simulated crash layer showed acknowledged data silently dropped that way.)
+ * Safety does not rest on the lock. A writer starts an epoch by claiming it exclusively and
+ * fencing the epoch before it (takeover.ts): from the FENCE on, nothing the old writer writes is
+ * ever read, so two processes that both believe they hold the lock cannot lose or overwrite each
+ * other's acknowledged appends; the loser's next commit finds the FENCE where its record should
+ * be and is retried in a new epoch (or rejected by its register check: that is how a zombie
+ * Recorder is stopped). The lock (file-lock.ts) only keeps writers from taking turns per batch;
+ * a holder that does not answer the doorbell within the lease loses it.
  *
- * Open (recovery, when the lock is free or its holder is dead): take the last record (parsed
- * backwards from the file's end; a forward scan when the tail is torn), verify its data CRC
- * against `data` (a mismatch is corruption: JournalCorruptError), cut the torn tails of both
- * files, and fdatasync both (a killed writer may have left its last batch unsynced). Older
- * records are not re-verified at open, to keep it cheap; the recovery log's own checksum chain
- * catches damage there at playback. So after a crash at any instant a reopen exposes a prefix of
- * whole appends that contains every acknowledged one.
+ * Commit (fragment-writer.ts): the batch's bytes are written and fdatasynced, then its COMMIT
+ * record (with the data's CRC-32C and the previous record's CRC) is appended and fdatasynced;
+ * only then are the appends resolved. When the writer goes idle it confirms its last commit with
+ * an empty one; closing seals the fragment with its checksum. A fragment is rolled (sealed, and a
+ * new epoch started) once it holds `fragmentBytes`.
  *
- * Cross-process: appenders take the lock per batch and keep it while their queue stays busy, and
- * for a short linger once it is idle (the next batch then skips link + stat + unlink, a large part
- * of a small synced batch), releasing it at once when another process rings the doorbell (checked
- * after each batch and every few milliseconds while lingering). On taking it they read the records
- * other processes
- * committed meanwhile, so offsets, register checks (fencing) and the head are always against the
- * latest durable state. Readers never lock: they parse new records (stopping at an incomplete
- * one) when a blocking read waits (fs.watch on the directory, plus polling as a fallback), or
- * when a read or head() call finds itself at the head. Another process can see a batch once its
- * record is written, a moment before its fdatasync returns; only an OS crash or a failed sync can
- * take such a batch back, and an OS crash takes the readers of this host down with it.
+ * Reads need no lock, never write and work on read-only storage: open discovers the chain
+ * (fragment-chain.ts); reads verify the CRC of every commit they return bytes from, so a damaged
+ * byte is a JournalCorruptError, never a wrong byte. Nothing is ever truncated: a torn tail is
+ * simply never read (the next writer starts a fragment of its own), so no crash evidence and no
+ * byte a reader might need is destroyed. `prune` deletes whole fragments below what hints need.
  *
- * Sync failure (the fsyncgate lesson): once a write or fdatasync fails, the kernel may have
- * dropped the dirty pages, and no later sync can be trusted to cover them. The batch rejects with
- * JournalWriteError, its record is truncated away (best effort), and this journal refuses all
- * further appends until it is reopened, which re-validates the files.
- *
- * All I/O goes through a JournalStorage (node:fs by default), so the crash tests can run this
- * very code on a simulated disk. Test switches from src/testing/faults.ts: the seeded bugs
- * ackBeforeSync, noDirFsync and noTornTailCut, and the failpoint kill-journal-after-sync.
+ * Sync failure (the fsyncgate lesson): once a write or fdatasync fails, the batch rejects with
+ * JournalWriteError and this journal refuses further appends until reopened.
  */
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type {
   AppendOptions,
   AppendResult,
@@ -63,10 +42,9 @@ import type {
 import {
   InvalidJournalNameError,
   JournalClosedError,
-  JournalCorruptError,
   JournalExistsError,
   JournalIOError,
-  JournalLockedError,
+  JournalReadOnlyError,
   JournalWriteError,
   OffsetNotYetAvailableError,
 } from './errors.js';
@@ -77,50 +55,46 @@ import {
   planBatch,
   type CommitHooks,
   type JournalStats,
-  type PlannedBatch,
   type QueuedAppend,
 } from './group-commit.js';
 import { HeadWaiters, checkReadOffset, readLength } from './head-waiters.js';
 import { EMPTY_REGISTERS } from './registers.js';
-import {
-  NO_REGISTERS,
-  RECORD_FIXED_BYTES,
-  RECORD_MAX_BYTES,
-  RECORD_TRAILER_BYTES,
-  crc32c,
-  decodeCommitRecord,
-  encodeCommitRecord,
-  trailerLength,
-  type CommitRecord,
-} from './commit-record.js';
-import { DirectoryLock, errorCode } from './file-lock.js';
-import { META_FILE, readMeta, writeMeta } from './journal-meta.js';
-import { nodeStorage, type JournalStorage, type StorageFileHandle } from './storage.js';
-import { failpoint, seededBug } from '../testing/faults.js';
-
-type FileHandle = StorageFileHandle;
+import { DEFAULT_LOCK_LEASE_MS, DirectoryLock } from './file-lock.js';
+import { META_FILE, LEGACY_FORMAT_VERSION, readMeta, writeMeta } from './journal-meta.js';
+import { nodeStorage, type JournalStorage } from './storage.js';
+import { discoverChain, type Chain } from './fragment-chain.js';
+import { Fragment, errorCode } from './fragment-io.js';
+import { FencedError, type OwnedFragment } from './fragment-writer.js';
+import { fsyncDirectory, startEpoch } from './takeover.js';
+import { describeFragment, pruneFragments, type FragmentInfo, type PruneResult } from './prune.js';
+import type { FSMHints } from '../wire/types.js';
+import { LEGACY_COMMITS_FILE, LEGACY_DATA_FILE } from './fragment-layout.js';
 
 export interface FileJournalOptions {
-  /** How long an append waits for another process's lock before JournalLockedError (10 s). */
+  /** How long an append waits for another live process's lock before JournalLockedError (10 s). */
   lockTimeoutMs?: number;
+  /**
+   * A lock holder that leaves the doorbell unanswered this long loses the lock (2 s). Safety does
+   * not depend on it: a holder that was only paused is fenced when it resumes.
+   */
+  lockLeaseMs?: number;
   /** Polling period of blocking reads, the fallback when fs.watch misses a change (50 ms). */
   pollIntervalMs?: number;
+  /** A fragment is sealed and a new one started once it holds this many bytes (32 MiB). */
+  fragmentBytes?: number;
+  /** Refuse appends (JournalReadOnlyError); what the read-only CLI verbs use. */
+  readOnly?: boolean;
   /** Fault injection and delays for tests (see CommitHooks). */
   hooks?: CommitHooks;
   /** The file system to use (default node:fs); tests pass a simulated disk. */
   storage?: JournalStorage;
 }
 
-const DATA_FILE = 'data';
-const COMMITS_FILE = 'commits';
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 const DEFAULT_POLL_INTERVAL_MS = 50;
-/** Chunk size for scanning records and verifying data CRCs. */
-const IO_CHUNK = 1024 * 1024;
-/** Appended chunks smaller than this are copied together before the write (fewer iovecs). */
-const COALESCE_BELOW = 64 * 1024;
-/** At most this many buffers per writev call (Linux IOV_MAX). */
-const MAX_IOVECS = 1024;
+export const DEFAULT_FRAGMENT_BYTES = 32 * 1024 * 1024;
+/** Fenced commits retried in a new epoch before the batch fails (each means another writer won). */
+const MAX_FENCED_RETRIES = 8;
 /**
  * An idle appender keeps the lock this long after its last batch. Bounded, so that a process
  * that stops appending (or exits without close) does not leave the lock taken for long.
@@ -128,106 +102,11 @@ const MAX_IOVECS = 1024;
 const LOCK_LINGER_MS = 50;
 /** How often a lingering holder looks at the doorbell: another process waits about this long. */
 const DOORBELL_CHECK_MS = 5;
+/** An idle writer confirms its last commit after this long (see fragment-writer.ts). */
+const CONFIRM_DELAY_MS = 10;
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** The committed state as far as this process knows it. */
-interface CommittedState {
-  head: number;
-  registers: Registers;
-  registersAt: number;
-  /** Position in the commits file just after the last valid record. */
-  commitsEnd: number;
-  last: CommitRecord | undefined;
-}
-
-const EMPTY_STATE: CommittedState = {
-  head: 0,
-  registers: EMPTY_REGISTERS,
-  registersAt: NO_REGISTERS,
-  commitsEnd: 0,
-  last: undefined,
-};
-
-async function fsyncDirectory(storage: JournalStorage, dir: string): Promise<void> {
-  if (seededBug('noDirFsync')) return;
-  const handle = await storage.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function readFully(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-    if (bytesRead === 0) return buffer.subarray(0, done);
-    done += bytesRead;
-  }
-  return buffer;
-}
-
-/** Positional write of all `buffers`, in groups of IOV_MAX, finishing any short write. */
-async function writeFully(
-  handle: FileHandle,
-  buffers: readonly Uint8Array[],
-  position: number,
-): Promise<void> {
-  let at = position;
-  for (let first = 0; first < buffers.length; first += MAX_IOVECS) {
-    const group = buffers.slice(first, first + MAX_IOVECS);
-    let size = 0;
-    for (const buffer of group) size += buffer.byteLength;
-    let written = (await handle.writev(group, at)).bytesWritten;
-    // A short write (e.g. a full disk on the way to ENOSPC): finish it buffer by buffer.
-    let skipped = 0;
-    for (const buffer of group) {
-      const end = skipped + buffer.byteLength;
-      while (written < end) {
-        const from = written - skipped;
-        const { bytesWritten } = await handle.write(
-          buffer,
-          from,
-          buffer.byteLength - from,
-          at + written,
-        );
-        if (bytesWritten === 0) throw new Error(`write made no progress at offset ${at + written}`);
-        written += bytesWritten;
-      }
-      skipped = end;
-    }
-    at += size;
-  }
-}
-
-/** Groups small chunks into larger buffers (one copy) and passes large ones through (none). */
-function coalesce(chunks: readonly Uint8Array[]): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let run: Uint8Array[] = [];
-  let runBytes = 0;
-  const flush = (): void => {
-    if (run.length === 1) out.push(run[0] as Uint8Array);
-    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
-    run = [];
-    runBytes = 0;
-  };
-  for (const chunk of chunks) {
-    if (chunk.byteLength >= COALESCE_BELOW) {
-      flush();
-      out.push(chunk);
-      continue;
-    }
-    run.push(chunk);
-    runBytes += chunk.byteLength;
-    if (runBytes >= COALESCE_BELOW) flush();
-  }
-  flush();
-  return out;
 }
 
 /** Runs `task`, turning an operating-system error it meets into a JournalIOError. */
@@ -241,36 +120,34 @@ async function typedIO<T>(dir: string, action: string, task: () => Promise<T>): 
 }
 
 /**
- * Refuses to create over an existing journal, but clears what an interrupted `create` left
- * (a crash before journal.json was renamed into place): empty data/commits files and
- * journal.json temp files. create writes journal.json last and no byte is appended before it
- * exists, so empty files without journal.json can only come from an unfinished create; anything
- * else is someone's data and is left alone.
+ * Refuses to create over an existing journal. An interrupted create can only leave journal.json
+ * temp files (or, from version 1, empty data/commits files): those are cleared; anything else is
+ * someone's data and is left alone.
  */
 async function clearUnfinishedCreate(storage: JournalStorage, root: string): Promise<void> {
-  const size = (file: string) =>
-    storage.stat(join(root, file)).then(
-      (st) => st.size,
-      () => undefined,
-    );
-  if ((await size(META_FILE)) !== undefined) {
-    throw new JournalExistsError(root, `${META_FILE} already exists`);
-  }
+  const entries = await storage.readdir(root);
+  if (entries.includes(META_FILE)) throw new JournalExistsError(root, `${META_FILE} already exists`);
   const leftovers: string[] = [];
-  for (const file of [DATA_FILE, COMMITS_FILE]) {
-    const bytes = await size(file);
-    if (bytes === undefined) continue;
-    if (bytes > 0) {
+  for (const entry of entries) {
+    if (entry.startsWith(`${META_FILE}.tmp-`)) {
+      leftovers.push(entry);
+    } else if (entry === LEGACY_DATA_FILE || entry === LEGACY_COMMITS_FILE) {
+      const size = (await storage.stat(join(root, entry))).size;
+      if (size > 0) {
+        throw new JournalExistsError(
+          root,
+          `${entry} holds ${size} bytes but ${META_FILE} is missing; this is not an unfinished ` +
+            'create, so it is left alone: move it away or choose another directory',
+        );
+      }
+      leftovers.push(entry);
+    } else if (/^\d{10}\.(index|data)$/.test(entry)) {
       throw new JournalExistsError(
         root,
-        `${file} holds ${bytes} bytes but ${META_FILE} is missing; this is not an unfinished ` +
-          'create, so it is left alone: move it away or choose another directory',
+        `fragment file ${entry} exists but ${META_FILE} is missing; move it away or choose ` +
+          'another directory',
       );
     }
-    leftovers.push(file);
-  }
-  for (const entry of await storage.readdir(root)) {
-    if (entry.startsWith(`${META_FILE}.tmp-`)) leftovers.push(entry);
   }
   for (const file of leftovers) await storage.unlink(join(root, file));
 }
@@ -278,19 +155,24 @@ async function clearUnfinishedCreate(storage: JournalStorage, root: string): Pro
 export class FileJournal implements Journal {
   readonly name: string;
   readonly dir: string;
-  private readonly dataPath: string;
-  private readonly commitsPath: string;
-  private state: CommittedState = EMPTY_STATE;
+  private chain: Chain = { fragments: [], low: 0, prunedBelow: 0, topClaimed: 0 };
+  private owned: OwnedFragment | undefined;
   private readonly queue: AppendQueue;
   private readonly waiters: HeadWaiters;
   private readonly lock: DirectoryLock;
+  private readonly token = randomBytes(8).toString('hex');
   private readonly lockTimeoutMs: number;
   private readonly pollIntervalMs: number;
+  private readonly fragmentBytes: number;
+  private readonly readOnly: boolean;
   private readonly hooks: CommitHooks | undefined;
-  /** True from the start of a batch until it is published: refreshes must not run meanwhile. */
+  private swept = false;
+  /** True while a batch (or a confirmation) writes: refreshes must not run meanwhile. */
   private batchInFlight = false;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
+  private confirming: Promise<void> | undefined;
+  private confirmTimer: NodeJS.Timeout | undefined;
   /** Corruption found while following other processes' commits: every call fails with it. */
   private broken: Error | undefined;
   private closed = false;
@@ -305,130 +187,71 @@ export class FileJournal implements Journal {
   private constructor(
     dir: string,
     name: string,
+    private metaVersion: number,
     private readonly storage: JournalStorage,
-    private readonly data: FileHandle,
-    private readonly commits: FileHandle,
     options: FileJournalOptions,
   ) {
     this.dir = dir;
     this.name = name;
-    this.dataPath = join(dir, DATA_FILE);
-    this.commitsPath = join(dir, COMMITS_FILE);
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.fragmentBytes = Math.max(1, options.fragmentBytes ?? DEFAULT_FRAGMENT_BYTES);
+    this.readOnly = options.readOnly === true;
     this.hooks = options.hooks;
     this.queue = new AppendQueue(name, (batch) => this.commit(batch));
     this.waiters = new HeadWaiters(name, {
       onFirstWaiter: () => this.startWatching(),
       onNoWaiters: () => this.stopWatching(),
     });
-    this.lock = new DirectoryLock(storage, dir, name);
+    this.lock = new DirectoryLock(storage, dir, name, options.lockLeaseMs ?? DEFAULT_LOCK_LEASE_MS);
   }
 
   /**
    * Creates a journal in `dir` (created if missing; it must not hold a journal yet) and opens it.
-   * Every file and the directory (and its parent) are fsynced, so the empty journal survives a
-   * crash once this resolves.
+   * journal.json and the directory (and its parent) are fsynced, so the empty journal survives a
+   * crash once this resolves. Fragment files appear with the first append.
    */
   static async create(
     dir: string,
     name: string,
     options: FileJournalOptions = {},
   ): Promise<FileJournal> {
-    return typedIO(resolve(dir), 'create a journal in', () =>
-      FileJournal.#create(dir, name, options),
-    );
+    return typedIO(resolve(dir), 'create a journal in', async () => {
+      const problem = journalNameProblem(name);
+      if (problem !== undefined) throw new InvalidJournalNameError(name, problem);
+      const storage = options.storage ?? nodeStorage;
+      const root = resolve(dir);
+      await storage.mkdir(root, { recursive: true });
+      await clearUnfinishedCreate(storage, root);
+      await writeMeta(storage, root, name);
+      await fsyncDirectory(storage, root);
+      await fsyncDirectory(storage, resolve(root, '..'));
+      return FileJournal.open(root, options);
+    });
   }
 
-  static async #create(
-    dir: string,
-    name: string,
-    options: FileJournalOptions,
-  ): Promise<FileJournal> {
-    const problem = journalNameProblem(name);
-    if (problem !== undefined) throw new InvalidJournalNameError(name, problem);
-    const storage = options.storage ?? nodeStorage;
-    const root = resolve(dir);
-    await storage.mkdir(root, { recursive: true });
-    await clearUnfinishedCreate(storage, root);
-    // data and commits first, journal.json last: its presence marks a complete journal.
-    for (const file of [DATA_FILE, COMMITS_FILE]) {
-      let handle: FileHandle;
-      try {
-        handle = await storage.open(join(root, file), 'wx');
-      } catch (error) {
-        if (errorCode(error) === 'EEXIST') {
-          throw new JournalExistsError(root, `${file} already exists (a concurrent create?)`);
-        }
-        throw error;
-      }
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
-    // The data and commits names must be durable before journal.json can claim they exist.
-    await fsyncDirectory(storage, root);
-    await writeMeta(storage, root, name);
-    await fsyncDirectory(storage, root);
-    await fsyncDirectory(storage, dirname(root));
-    return FileJournal.open(root, options);
-  }
-
-  /** Opens the journal in `dir`, repairing a torn tail left by a crash (see the file header). */
+  /**
+   * Opens the journal in `dir` for reading and appending. Opening writes nothing and takes no
+   * lock (a read-only disk is fine); the first append starts a writer epoch.
+   */
   static async open(dir: string, options: FileJournalOptions = {}): Promise<FileJournal> {
-    return typedIO(resolve(dir), 'open the journal in', () => FileJournal.#open(dir, options));
-  }
-
-  static async #open(dir: string, options: FileJournalOptions): Promise<FileJournal> {
-    const storage = options.storage ?? nodeStorage;
-    const root = resolve(dir);
-    const name = await readMeta(storage, root);
-    const handles: FileHandle[] = [];
-    try {
-      for (const file of [DATA_FILE, COMMITS_FILE]) {
-        try {
-          handles.push(await storage.open(join(root, file), 'r+'));
-        } catch (error) {
-          if (errorCode(error) === 'ENOENT') {
-            throw new JournalCorruptError(
-              join(root, file),
-              0,
-              `the file is missing although ${META_FILE} exists`,
-              error,
-            );
-          }
-          throw error;
-        }
-      }
-      const journal = new FileJournal(
-        root,
-        name,
-        storage,
-        handles[0] as FileHandle,
-        handles[1] as FileHandle,
-        options,
-      );
-      try {
-        await journal.load();
-      } catch (error) {
-        await journal.lock.dispose().catch(() => undefined);
-        throw error;
-      }
+    return typedIO(resolve(dir), 'open the journal in', async () => {
+      const storage = options.storage ?? nodeStorage;
+      const root = resolve(dir);
+      const { name, version } = await readMeta(storage, root);
+      const journal = new FileJournal(root, name, version, storage, options);
+      journal.chain = await discoverChain(storage, root);
       return journal;
-    } catch (error) {
-      await Promise.all(handles.map((handle) => handle.close().catch(() => undefined)));
-      throw error;
-    }
+    });
   }
 
-  /** Counters: `syncs` counts batch commits (one write + one fdatasync pair each). */
+  /** Counters: `syncs` counts batch commits (one data + one record fdatasync each). */
   get stats(): Readonly<JournalStats> {
     return { ...this.queue.stats };
   }
 
   append(data: Uint8Array | readonly Uint8Array[], options?: AppendOptions): Promise<AppendResult> {
+    if (this.readOnly) return Promise.reject(new JournalReadOnlyError(this.name, this.dir));
     return this.queue.append(data, options);
   }
 
@@ -436,36 +259,33 @@ export class FileJournal implements Journal {
     checkReadOffset(this.name, offset);
     for (;;) {
       this.assertUsable();
-      if (offset >= this.state.head) {
+      if (offset >= this.currentHead()) {
         await this.refresh(); // another process may have committed since
         this.assertUsable();
       }
-      const head = this.state.head;
+      const head = this.currentHead();
       if (offset < head) {
-        const length = readLength(head - offset, options.maxBytes);
-        // Not zero-filled: every byte is overwritten by the read below or the call throws. (At
-        // replay speed, zero-filling each read buffer is a measurable share of the time.)
-        // (A plain Uint8Array view, as callers expect, over an unpooled Buffer's memory.)
-        const bytes = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
-        let done = 0;
-        while (done < length) {
-          let bytesRead: number;
-          try {
-            ({ bytesRead } = await this.data.read(bytes, done, length - done, offset + done));
-          } catch (error) {
-            if (this.closed) throw new JournalClosedError(this.name);
-            throw new JournalIOError(this.name, this.dataPath, 'read', error);
+        // Bytes below the first retained fragment were pruned: an offset jump (see ReadResult).
+        const at = Math.max(offset, this.chain.low);
+        const fragment = this.fragmentAt(at);
+        const limit = readLength(fragment.end - at, options.maxBytes);
+        let bytes: Uint8Array;
+        try {
+          bytes = await fragment.read(at, limit);
+        } catch (error) {
+          if (error instanceof RecoveryLogError) throw error;
+          if (this.closed) throw new JournalClosedError(this.name);
+          if (errorCode(error) === 'ENOENT') {
+            // Pruned by another process meanwhile: look again, then jump past it.
+            await this.reloadChain();
+            continue;
           }
-          if (bytesRead === 0) {
-            throw new JournalCorruptError(
-              this.dataPath,
-              offset + done,
-              `the data file ends before the committed head ${head}`,
-            );
-          }
-          done += bytesRead;
+          throw new JournalIOError(this.name, fragment.dataPath, 'read', error);
         }
-        return { offset, bytes };
+        return {
+          offset: at,
+          bytes: bytes.byteLength > limit ? bytes.subarray(0, limit) : bytes,
+        };
       }
       if (!options.blocking) throw new OffsetNotYetAvailableError(this.name, offset, head);
       await this.waiters.wait(offset, options.signal);
@@ -476,19 +296,63 @@ export class FileJournal implements Journal {
     this.assertUsable();
     await this.refresh();
     this.assertUsable();
-    return this.state.head;
+    return this.currentHead();
   }
 
   async registers(): Promise<Registers> {
     this.assertUsable();
     await this.refresh();
     this.assertUsable();
-    return this.state.registers;
+    return this.top()?.index?.registers ?? EMPTY_REGISTERS;
+  }
+
+  /** The fragments of the journal, oldest first (loads every index; for listings). */
+  async fragments(): Promise<FragmentInfo[]> {
+    this.assertUsable();
+    await this.refresh();
+    const infos: FragmentInfo[] = [];
+    for (const fragment of this.chain.fragments) {
+      infos.push(describeFragment(fragment, await fragment.loaded()));
+    }
+    return infos;
+  }
+
+  /** The first offset the journal still holds (0 unless pruned). */
+  get low(): number {
+    return this.chain.low;
   }
 
   /**
-   * Rejects pending reads, lets queued appends finish, then releases the lock and the files.
-   * Later calls throw JournalClosedError.
+   * Deletes the fragments that lie wholly below the lowest offset any of `hintsList` needs
+   * (pass the primary hints and every backup). The newest fragment is never deleted. With
+   * `dryRun`, only reports what would go. See prune.ts for the crash-safe order.
+   */
+  async prune(
+    hintsList: readonly FSMHints[],
+    options: { dryRun?: boolean } = {},
+  ): Promise<PruneResult> {
+    this.assertUsable();
+    if (this.readOnly && options.dryRun !== true) {
+      throw new JournalReadOnlyError(this.name, this.dir);
+    }
+    return typedIO(this.dir, 'prune', async () => {
+      await this.reloadChain();
+      const result = await pruneFragments(
+        this.storage,
+        this.dir,
+        this.name,
+        this.chain,
+        hintsList,
+        options.dryRun === true,
+      );
+      if (result.deleted.length > 0 && options.dryRun !== true) await this.reloadChain();
+      return result;
+    });
+  }
+
+  /**
+   * Lets queued appends finish, seals this writer's fragment, then releases the lock and the
+   * files. Pending reads reject; later calls throw JournalClosedError.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -497,10 +361,39 @@ export class FileJournal implements Journal {
     this.stopWatching();
     await this.queue.close();
     await this.refreshing;
+    this.cancelConfirm();
+    await this.confirming;
     this.stopLingering();
     await this.releasing;
+    const owned = this.owned;
+    this.owned = undefined;
+    if (owned !== undefined) {
+      if (this.queue.failedWith === undefined) await owned.seal().catch(() => undefined);
+      await owned.close();
+    }
     await this.lock.dispose().catch(() => undefined);
-    await Promise.all([this.data.close(), this.commits.close()]);
+    await Promise.all(this.chain.fragments.map((fragment) => fragment.close()));
+  }
+
+  private top(): Fragment | undefined {
+    return this.chain.fragments.at(-1);
+  }
+
+  private currentHead(): number {
+    return this.top()?.index?.end ?? this.chain.low;
+  }
+
+  /** The fragment holding `offset` (low ≤ offset < head). */
+  private fragmentAt(offset: number): Fragment {
+    const fragments = this.chain.fragments;
+    let low = 0;
+    let high = fragments.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >>> 1;
+      if ((fragments[mid] as Fragment).begin <= offset) low = mid;
+      else high = mid - 1;
+    }
+    return fragments[low] as Fragment;
   }
 
   private assertUsable(): void {
@@ -508,232 +401,22 @@ export class FileJournal implements Journal {
     if (this.broken !== undefined) throw this.broken;
   }
 
-  // ---- opening and recovery -------------------------------------------------------------
-
-  /** Initial state: full recovery when the lock is free (or stale), else the valid prefix. */
-  private async load(): Promise<void> {
-    let locked = false;
-    try {
-      await this.lock.acquire(0);
-      locked = true;
-    } catch (error) {
-      if (!(error instanceof JournalLockedError)) throw error;
-    }
-    if (!locked) {
-      // A live process is appending: it repaired the tail when it took the lock. Take what is
-      // committed; a record being written right now is simply not parsed yet.
-      this.state = await this.loadTail();
-      return;
-    }
-    try {
-      await this.recover(await this.loadTail());
-      await this.lock.sweepLeftovers();
-    } finally {
-      await this.lock.release();
-    }
-  }
-
-  /** The last valid record (fast path: parse backwards from the end), else a forward scan. */
-  private async loadTail(): Promise<CommittedState> {
-    const size = (await this.commits.stat()).size;
-    if (size === 0) return EMPTY_STATE;
-    const last = await this.recordEndingAt(size);
-    if (last !== undefined) return this.stateAfter(last);
-    return (await this.scan(EMPTY_STATE, size)).state;
-  }
-
-  /** The valid record that ends exactly at `end` in the commits file, if there is one. */
-  private async recordEndingAt(end: number): Promise<CommitRecord | undefined> {
-    if (end < RECORD_FIXED_BYTES) return undefined;
-    const trailer = await readFully(this.commits, end - RECORD_TRAILER_BYTES, RECORD_TRAILER_BYTES);
-    if (trailer.byteLength < RECORD_TRAILER_BYTES) return undefined;
-    const length = trailerLength(trailer);
-    if (length < RECORD_FIXED_BYTES || length > RECORD_MAX_BYTES || length > end) return undefined;
-    const bytes = await readFully(this.commits, end - length, length);
-    const decoded = decodeCommitRecord(bytes, 0, end - length);
-    // A torn record's trailer bytes can read as the length of an earlier, valid record: only a
-    // record that really ends at `end` counts (found by the simulated crash layer).
-    return decoded.kind === 'record' && decoded.record.length === length
-      ? decoded.record
-      : undefined;
-  }
-
-  /** The committed state right after `record` (reads its registers record when needed). */
-  private async stateAfter(record: CommitRecord | undefined): Promise<CommittedState> {
-    if (record === undefined) return EMPTY_STATE;
-    let registers = record.registers ?? EMPTY_REGISTERS;
-    if (record.registers === undefined && record.registersAt !== NO_REGISTERS) {
-      const holder = await this.recordAt(record.registersAt);
-      if (holder?.registers === undefined) {
-        throw new JournalCorruptError(
-          this.commitsPath,
-          record.registersAt,
-          `the record at ${record.position} says the registers are stored here, but they are not`,
-        );
-      }
-      registers = holder.registers;
-    }
-    return {
-      head: record.end,
-      registers,
-      registersAt: record.registersAt,
-      commitsEnd: record.position + record.length,
-      last: record,
-    };
-  }
-
-  private async recordAt(position: number): Promise<CommitRecord | undefined> {
-    const header = await readFully(this.commits, position, 8);
-    if (header.byteLength < 8) return undefined;
-    const length = header.readUInt32LE(4);
-    if (length < RECORD_FIXED_BYTES || length > RECORD_MAX_BYTES) return undefined;
-    const decoded = decodeCommitRecord(
-      await readFully(this.commits, position, length),
-      0,
-      position,
-    );
-    return decoded.kind === 'record' ? decoded.record : undefined;
-  }
-
-  /**
-   * Parses records forward from `from.commitsEnd` up to `size`, stopping at the first incomplete
-   * or invalid one. A valid record that does not continue where the previous one ended cannot come
-   * from a crash and is reported as corruption.
-   */
-  private async scan(
-    from: CommittedState,
-    size: number,
-  ): Promise<{ state: CommittedState; stoppedAt: number }> {
-    const state: CommittedState = { ...from };
-    let buffer: Buffer = Buffer.alloc(0);
-    let bufferAt = state.commitsEnd;
-    for (;;) {
-      const decoded = decodeCommitRecord(buffer, state.commitsEnd - bufferAt, bufferAt);
-      if (decoded.kind === 'record') {
-        const record = decoded.record;
-        if (record.begin !== state.head) {
-          throw new JournalCorruptError(
-            this.commitsPath,
-            record.position,
-            `commit record for data [${record.begin}, ${record.end}) does not follow the ` +
-              `previous commit, which ended at ${state.head}`,
-          );
-        }
-        state.head = record.end;
-        state.registersAt = record.registersAt;
-        if (record.registers !== undefined) state.registers = record.registers;
-        state.commitsEnd = record.position + record.length;
-        state.last = record;
-        continue;
-      }
-      const readTo = bufferAt + buffer.byteLength;
-      if (decoded.kind === 'invalid' || readTo >= size)
-        return { state, stoppedAt: state.commitsEnd };
-      const more = await readFully(this.commits, readTo, Math.min(IO_CHUNK, size - readTo));
-      if (more.byteLength === 0) return { state, stoppedAt: state.commitsEnd };
-      buffer = Buffer.concat([buffer.subarray(state.commitsEnd - bufferAt), more]);
-      bufferAt = state.commitsEnd;
-    }
-  }
-
-  /** Whether the data of `record` is all in the data file with the recorded CRC. */
-  private async dataMatches(record: CommitRecord, dataSize: number): Promise<boolean> {
-    if (dataSize < record.end) return false;
-    let crc = 0;
-    for (let at = record.begin; at < record.end; at += IO_CHUNK) {
-      const chunk = await readFully(this.data, at, Math.min(IO_CHUNK, record.end - at));
-      crc = crc32c(chunk, crc);
-    }
-    return crc === record.dataCrc;
-  }
-
-  /**
-   * Repairs the tail under the lock and publishes the result: cuts bytes of an unfinished batch
-   * (data beyond the last record, a torn record) and checks the last record's data, which was
-   * synced before the record was written.
-   */
-  private async recover(found: CommittedState): Promise<void> {
-    const state = found;
-    const dataSize = (await this.data.stat()).size;
-    if (seededBug('noTornTailCut')) {
-      await this.keepTornTail(state, dataSize);
-      return;
-    }
-    const last = state.last;
-    if (last !== undefined && !(await this.dataMatches(last, dataSize))) {
-      throw new JournalCorruptError(
-        this.dataPath,
-        last.begin,
-        `committed bytes [${last.begin}, ${last.end}) do not match their checksum (they were ` +
-          'synced before their commit record was written, so the disk changed them)',
-      );
-    }
-    if ((await this.commits.stat()).size > state.commitsEnd) {
-      await this.commits.truncate(state.commitsEnd);
-    }
-    if (dataSize > state.head) await this.data.truncate(state.head);
-    // Also covers a writer killed between its write and its fdatasync.
-    await Promise.all([this.data.datasync(), this.commits.datasync()]);
-    this.publish(state);
-  }
-
-  /**
-   * Seeded bug noTornTailCut (crash-test calibration only): what a journal that never cuts its
-   * torn tail ends up doing, i.e. resuming after it, so the torn bytes become part of the log.
-   */
-  private async keepTornTail(state: CommittedState, dataSize: number): Promise<void> {
-    if (dataSize <= state.head) {
-      this.publish(state);
-      return;
-    }
-    let dataCrc = 0;
-    for (let at = state.head; at < dataSize; at += IO_CHUNK) {
-      dataCrc = crc32c(await readFully(this.data, at, Math.min(IO_CHUNK, dataSize - at)), dataCrc);
-    }
-    const encoded = encodeCommitRecord({
-      begin: state.head,
-      end: dataSize,
-      dataCrc,
-      registersAt: state.registersAt,
-    });
-    await writeFully(this.commits, [encoded], state.commitsEnd);
-    await Promise.all([this.data.datasync(), this.commits.datasync()]);
-    const decoded = decodeCommitRecord(encoded, 0, state.commitsEnd);
-    if (decoded.kind !== 'record') throw new Error('unreachable: a fresh record decodes');
-    this.publish({
-      ...state,
-      head: dataSize,
-      commitsEnd: state.commitsEnd + encoded.byteLength,
-      last: decoded.record,
-    });
-  }
-
-  private publish(state: CommittedState): void {
-    const advanced = state.head > this.state.head;
-    this.state = state;
-    if (advanced) this.waiters.notify(state.head);
-  }
-
   // ---- following other processes --------------------------------------------------------
 
-  /** Parses records committed since we last looked; returns the bytes of an unparsed tail. */
-  private async readNewCommits(): Promise<number> {
-    const size = (await this.commits.stat()).size;
-    if (size < this.state.commitsEnd) {
-      throw new JournalCorruptError(
-        this.commitsPath,
-        size,
-        `the commits file shrank below the ${this.state.commitsEnd} bytes of commits already ` +
-          'read (another process rolled back a failed append); reopen the journal',
-      );
-    }
-    if (size === this.state.commitsEnd) return 0;
-    const { state } = await this.scan(this.state, size);
-    this.publish(state);
-    return size - state.commitsEnd;
+  /** Rediscovers the chain, reusing what is known (closed fragments never change). */
+  private async reloadChain(): Promise<void> {
+    const known = new Map(this.chain.fragments.map((fragment) => [fragment.epoch, fragment]));
+    const chain = await discoverChain(this.storage, this.dir, known);
+    const owned = this.owned;
+    const top = chain.fragments.at(-1);
+    // Our own open fragment: readers of this process share the writer's index.
+    if (owned !== undefined && top?.epoch === owned.epoch) top.index = owned.index;
+    const dropped = this.chain.fragments.filter((fragment) => !chain.fragments.includes(fragment));
+    this.chain = chain;
+    await Promise.all(dropped.map((fragment) => fragment.close()));
   }
 
-  /** Picks up other processes' commits, unless our own batch is in flight (we hold the lock). */
+  /** Picks up what other processes committed, unless our own batch is in flight. */
   private refresh(): Promise<void> {
     if (this.batchInFlight || this.closed || this.broken !== undefined) return Promise.resolve();
     if (this.refreshing !== undefined) {
@@ -745,7 +428,7 @@ export class FileJournal implements Journal {
         do {
           this.refreshAgain = false;
           if (this.batchInFlight || this.closed) break;
-          await this.readNewCommits();
+          await this.followOthers();
         } while (this.refreshAgain);
       } catch (error) {
         if (!this.closed) this.fail(error);
@@ -756,19 +439,30 @@ export class FileJournal implements Journal {
     return this.refreshing;
   }
 
+  private async followOthers(): Promise<void> {
+    const before = this.currentHead();
+    const owned = this.owned;
+    // While our epoch is unfenced nobody else can commit: our state is the journal's.
+    if (owned !== undefined && !owned.ended && !(await owned.wasFenced())) return;
+    const top = this.top();
+    if (top === undefined || (await top.refreshIndex(), top.index?.closed !== false)) {
+      await this.reloadChain();
+    }
+    const head = this.currentHead();
+    if (head > before) this.waiters.notify(head);
+  }
+
   private fail(error: unknown): void {
     this.broken =
       error instanceof RecoveryLogError
         ? error
-        : new JournalIOError(this.name, this.commitsPath, 'read new commits from', error);
+        : new JournalIOError(this.name, this.dir, 'read new commits from', error);
     this.waiters.rejectAll(this.broken);
   }
 
   private startWatching(): void {
     if (this.closed) return;
-    this.watcher = this.storage.watch?.(this.dir, (file) => {
-      if (file === null || file === COMMITS_FILE) void this.refresh();
-    });
+    this.watcher = this.storage.watch?.(this.dir, () => void this.refresh());
     this.poller = setInterval(() => void this.refresh(), this.pollIntervalMs);
   }
 
@@ -781,40 +475,70 @@ export class FileJournal implements Journal {
 
   // ---- committing -------------------------------------------------------------------------
 
+  /** Our writer epoch, starting one (fencing the previous writer) when we have none. */
+  private async ensureOwned(): Promise<OwnedFragment> {
+    if (this.owned !== undefined && !this.owned.ended) return this.owned;
+    if (this.owned !== undefined) {
+      await this.owned.close();
+      this.owned = undefined;
+    }
+    if (this.metaVersion === LEGACY_FORMAT_VERSION) {
+      // Version 1 readers would see only the legacy prefix: make them refuse the journal instead.
+      await writeMeta(this.storage, this.dir, this.name);
+      await fsyncDirectory(this.storage, this.dir);
+      this.metaVersion = 2;
+    }
+    const owned = await startEpoch(this.storage, this.dir, this.token);
+    this.owned = owned;
+    await this.reloadChain();
+    return owned;
+  }
+
   private async commit(entries: QueuedAppend[]): Promise<void> {
     this.batchInFlight = true;
     let failed = false;
     try {
       await this.refreshing;
       await this.releasing;
+      this.cancelConfirm();
+      await this.confirming;
       if (this.broken !== undefined) throw this.broken;
       if (!this.lock.held) {
-        const { brokeStale } = await this.lock.acquire(this.lockTimeoutMs);
-        // Other processes may have committed since we last looked: check against their state.
-        const unparsed = await this.readNewCommits();
-        if (brokeStale || unparsed > 0) await this.recover(this.state);
+        await this.lock.acquire(this.lockTimeoutMs);
+        if (!this.swept) {
+          this.swept = true;
+          await this.lock.sweepLeftovers();
+        }
       }
-      const plan = planBatch(this.name, entries, this.state.head, this.state.registers);
-      if (!plan.needsCommit) {
-        this.queue.settle(plan, false);
+      for (let attempt = 0; ; attempt += 1) {
+        const owned = await this.ensureOwned();
+        for (const entry of entries) {
+          entry.result = undefined;
+          entry.error = undefined;
+        }
+        const plan = planBatch(this.name, entries, owned.index.end, owned.index.registers);
+        if (!plan.needsCommit) {
+          this.queue.settle(plan, false);
+          return;
+        }
+        try {
+          await owned.commit(plan, this.hooks);
+        } catch (error) {
+          // Another writer fenced our epoch: nothing of this batch committed. Continue in a new
+          // epoch after theirs, checking registers against their state.
+          if (error instanceof FencedError && attempt < MAX_FENCED_RETRIES) continue;
+          throw error;
+        }
+        this.waiters.notify(owned.index.end);
+        this.queue.settle(plan, true);
+        if (owned.size >= this.fragmentBytes) {
+          // Roll: the next batch starts a new epoch. Being fenced first ends the epoch as well.
+          await owned.seal().catch((error: unknown) => {
+            if (!(error instanceof FencedError)) throw error;
+          });
+        }
         return;
       }
-      let acknowledged = false;
-      const acknowledge = (record: CommitRecord): void => {
-        if (acknowledged) return;
-        acknowledged = true;
-        this.publish({
-          head: plan.end,
-          registers: plan.registers,
-          registersAt: record.registersAt,
-          commitsEnd: record.position + record.length,
-          last: record,
-        });
-        this.queue.settle(plan, true);
-      };
-      const record = await this.write(plan, acknowledge);
-      failpoint('kill-journal-after-sync');
-      acknowledge(record);
     } catch (error) {
       failed = true;
       // Lock and refresh I/O (e.g. EROFS once ext4 aborts its journal) fails the batch like a
@@ -825,12 +549,45 @@ export class FileJournal implements Journal {
     } finally {
       this.batchInFlight = false;
       await this.releaseLockUnlessBusy(failed);
+      if (!failed && this.queue.pendingCount === 0) this.scheduleConfirm();
     }
+  }
+
+  // ---- idle: confirming the last commit, releasing the lock ---------------------------------
+
+  private scheduleConfirm(): void {
+    if (this.confirmTimer !== undefined || this.owned?.unconfirmed !== true) return;
+    this.confirmTimer = setTimeout(() => {
+      this.confirmTimer = undefined;
+      if (this.batchInFlight || this.closed || this.queue.pendingCount > 0) return;
+      const owned = this.owned;
+      if (owned === undefined) return;
+      this.batchInFlight = true;
+      this.confirming = owned
+        .confirm()
+        .catch(() => {
+          // Nothing waits on a confirmation; a failed one only retires this epoch (the next
+          // writer fences it), since a failed sync leaves the file in doubt.
+          owned.ended = true;
+        })
+        .finally(() => {
+          this.batchInFlight = false;
+          this.confirming = undefined;
+        });
+    }, CONFIRM_DELAY_MS);
+    this.confirmTimer.unref?.();
+  }
+
+  private cancelConfirm(): void {
+    if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
+    this.confirmTimer = undefined;
   }
 
   /**
    * Keeps the lock unless another process is waiting for it (or the batch failed, or we close):
-   * for the next batch when appends are queued, else for a linger (see LOCK_LINGER_MS).
+   * for the next batch when appends are queued, else for a linger (see LOCK_LINGER_MS). A writer
+   * handing the lock to another one seals its fragment first: the other will start a new epoch
+   * anyway, and the SEAL confirms our last commit and checksums the fragment.
    */
   private async releaseLockUnlessBusy(failed: boolean): Promise<void> {
     if (!this.lock.held) return;
@@ -838,6 +595,7 @@ export class FileJournal implements Journal {
       const keep = !failed && !this.closed && !(await this.lock.othersWaiting());
       if (!keep) {
         this.stopLingering();
+        if (!failed && !this.closed) await this.owned?.seal().catch(() => undefined);
         await this.lock.release();
       } else if (this.queue.pendingCount === 0) {
         this.lingerUntil = Date.now() + LOCK_LINGER_MS;
@@ -852,7 +610,7 @@ export class FileJournal implements Journal {
   private scheduleLingerCheck(): void {
     if (this.lingerCheck !== undefined) return;
     // Not unref'd: a process that exits without close() waits out the linger and releases the
-    // lock, rather than leaving it for others to judge stale (impossible from another host).
+    // lock, rather than leaving it for others to wait a lease for.
     this.lingerCheck = setTimeout(() => {
       this.lingerCheck = undefined;
       void this.checkLingeringLock();
@@ -866,8 +624,6 @@ export class FileJournal implements Journal {
 
   /** Releases the idle lock once the linger is over or another process rang the doorbell. */
   private async checkLingeringLock(): Promise<void> {
-    // A batch running or queued holds the lock now and decides again when it is done; close()
-    // releases it itself.
     const busy = (): boolean =>
       !this.lock.held || this.batchInFlight || this.queue.pendingCount > 0 || this.closed;
     if (busy()) return;
@@ -887,71 +643,5 @@ export class FileJournal implements Journal {
       },
     );
     await this.releasing;
-  }
-
-  /**
-   * Writes data and record, syncs both; on any failure rolls the record back and throws.
-   * `acknowledgeEarly` exists only for the seeded bug ackBeforeSync.
-   */
-  private async write(
-    plan: PlannedBatch,
-    acknowledgeEarly: (record: CommitRecord) => void,
-  ): Promise<CommitRecord> {
-    const position = this.state.commitsEnd;
-    try {
-      await this.hooks?.beforeWrite?.(plan.info);
-      let dataCrc = 0;
-      const hasData = plan.end > plan.begin;
-      if (hasData) {
-        const buffers = coalesce(plan.chunks);
-        const writing = writeFully(this.data, buffers, plan.begin);
-        // The CRC is computed on this thread while the write runs on the I/O pool.
-        for (const buffer of buffers) dataCrc = crc32c(buffer, dataCrc);
-        await writing;
-      }
-      await this.hooks?.beforeSync?.(plan.info);
-      const early = seededBug('ackBeforeSync');
-      // The data is durable before a record claims it. So at open a record whose data does not
-      // match its CRC is corruption of acknowledged bytes (a typed error), never an unfinished
-      // commit; only a torn or missing record marks an unfinished one.
-      if (hasData && !early) await this.data.datasync();
-      const registersAt = plan.registersChanged ? position : this.state.registersAt;
-      const encoded = encodeCommitRecord({
-        begin: plan.begin,
-        end: plan.end,
-        dataCrc,
-        registersAt,
-        registers: plan.registersChanged ? plan.registers : undefined,
-      });
-      await writeFully(this.commits, [encoded], position);
-      const record: CommitRecord = {
-        position,
-        length: encoded.byteLength,
-        begin: plan.begin,
-        end: plan.end,
-        dataCrc,
-        registersAt,
-        registers: plan.registersChanged ? plan.registers : undefined,
-      };
-      const syncing = early
-        ? Promise.all([this.data.datasync(), this.commits.datasync()])
-        : this.commits.datasync();
-      if (early) {
-        syncing.catch(() => undefined);
-        acknowledgeEarly(record);
-      }
-      await syncing;
-      return record;
-    } catch (error) {
-      // Take the record back so that neither a reopen nor another process counts this batch as
-      // committed; its data bytes beyond the head are ignored and cut at the next open.
-      await this.commits
-        .truncate(position)
-        .then(() => this.commits.datasync())
-        .catch(() => undefined);
-      throw error instanceof JournalWriteError
-        ? error
-        : new JournalWriteError(this.name, describe(error), error);
-    }
   }
 }

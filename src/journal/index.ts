@@ -11,7 +11,8 @@ export type {
 export * from './errors.js';
 export type { BatchInfo, CommitHooks, JournalStats } from './group-commit.js';
 export { MemoryJournal, type MemoryJournalOptions, type MemoryJournalSnapshot } from './memory.js';
-export { FileJournal, type FileJournalOptions } from './file.js';
+export { FileJournal, DEFAULT_FRAGMENT_BYTES, type FileJournalOptions } from './file.js';
+export type { FragmentInfo, PruneResult } from './prune.js';
 export {
   nodeStorage,
   type JournalStorage,

@@ -11,7 +11,9 @@ import type { JournalStorage } from './storage.js';
 
 export const META_FILE = 'journal.json';
 export const FORMAT = 'recoverylog-file-journal';
-export const FORMAT_VERSION = 1;
+/** Version 2: fragments. Version 1 (one data + one commits file) is still read, then upgraded. */
+export const FORMAT_VERSION = 2;
+export const LEGACY_FORMAT_VERSION = 1;
 
 function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error
@@ -33,8 +35,11 @@ export async function writeMeta(storage: JournalStorage, dir: string, name: stri
   await storage.rename(temp, join(dir, META_FILE));
 }
 
-/** Reads and validates the metadata; returns the journal name. */
-export async function readMeta(storage: JournalStorage, dir: string): Promise<string> {
+/** Reads and validates the metadata: the journal name and the format version (1 or 2). */
+export async function readMeta(
+  storage: JournalStorage,
+  dir: string,
+): Promise<{ name: string; version: number }> {
   const path = join(dir, META_FILE);
   let bytes: Buffer;
   try {
@@ -70,7 +75,7 @@ export async function readMeta(storage: JournalStorage, dir: string): Promise<st
       `not a file journal (format ${JSON.stringify(format)}, expected ${JSON.stringify(FORMAT)})`,
     );
   }
-  if (version !== FORMAT_VERSION) {
+  if (version !== FORMAT_VERSION && version !== LEGACY_FORMAT_VERSION) {
     throw new JournalCorruptError(
       path,
       0,
@@ -83,7 +88,7 @@ export async function readMeta(storage: JournalStorage, dir: string): Promise<st
   }
   const problem = journalNameProblem(name);
   if (problem !== undefined) throw new InvalidJournalNameError(name, problem, path);
-  return name;
+  return { name, version: version as number };
 }
 
 async function notFound(

@@ -4,7 +4,7 @@
  * crash tests' FaultyFs), while production uses node:fs (`nodeStorage`). Paths are absolute.
  */
 import * as fsp from 'node:fs/promises';
-import { readFileSync, watch } from 'node:fs';
+import { readFileSync, readlinkSync, watch } from 'node:fs';
 
 export interface StorageStats {
   readonly size: number;
@@ -43,9 +43,16 @@ export interface StorageFileHandle {
   close(): Promise<void>;
 }
 
+export type StorageOpenFlags = 'r' | 'r+' | 'wx' | 'ax+' | 'a+';
+
 export interface JournalStorage {
-  /** Flags used: 'r', 'r+', 'wx'. */
-  open(path: string, flags: 'r' | 'r+' | 'wx'): Promise<StorageFileHandle>;
+  /**
+   * Flags used: 'r' (read), 'r+' (positional writes), 'wx' (create exclusively), 'ax+' (create
+   * exclusively for appending and reading) and 'a+' (open for appending and reading). Appends
+   * (O_APPEND) land at the end of the file whatever position is passed: that is what makes a
+   * FENCE split a fragment's records cleanly, whoever writes after it.
+   */
+  open(path: string, flags: StorageOpenFlags): Promise<StorageFileHandle>;
   mkdir(path: string, options: { recursive: true }): Promise<unknown>;
   stat(path: string): Promise<StorageStats>;
   stat(path: string, options: { bigint: true }): Promise<StorageBigIntStats>;
@@ -60,6 +67,8 @@ export interface JournalStorage {
    * boot id are dead. Optional; without it, boots are not told apart.
    */
   bootId?(): string;
+  /** Identifies this process's pid namespace ('' when unknown). Optional. */
+  pidNamespace?(): string;
   /**
    * Calls `onChange` when entries of `dir` change (fs.watch); returns a handle to stop, or
    * undefined when watching is not available (readers then poll). Optional.
@@ -68,6 +77,7 @@ export interface JournalStorage {
 }
 
 let linuxBootId: string | undefined;
+let linuxPidNamespace: string | undefined;
 
 /** node:fs, the storage of every FileJournal unless a test passes another. */
 export const nodeStorage: JournalStorage = {
@@ -89,6 +99,16 @@ export const nodeStorage: JournalStorage = {
       }
     }
     return linuxBootId;
+  },
+  pidNamespace: () => {
+    if (linuxPidNamespace === undefined) {
+      try {
+        linuxPidNamespace = readlinkSync('/proc/self/ns/pid');
+      } catch {
+        linuxPidNamespace = '';
+      }
+    }
+    return linuxPidNamespace;
   },
   watch: (dir, onChange) => {
     try {

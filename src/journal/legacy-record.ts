@@ -1,4 +1,6 @@
 /**
+ * LEGACY (format version 1, recoverylog 0.1): read-only support, see legacy-fragment.ts.
+ *
  * The file journal's commit record: one per committed batch, appended to `DIR/commits` after the
  * batch's bytes were written to `DIR/data`. A record says "data [begin, end) is committed, its
  * CRC-32C is X, and the registers after it are Y". The record carries its own CRC, so a torn or

@@ -1,0 +1,246 @@
+/**
+ * FragmentIndex: what one fragment's index file says, parsed (no I/O here). A fragment is one
+ * writer epoch's share of the journal: `<epoch>.index` holds its records (fragment-record.ts),
+ * `<epoch>.data` the raw bytes [begin, end) of the journal it covers.
+ *
+ * States, from the records in file order:
+ *   pending  no record yet (a writer has claimed the epoch and is taking over), or only the
+ *            torn beginning of a START
+ *   void     a FENCE came first: another writer fenced this epoch before it started; it holds
+ *            nothing
+ *   open     START and commits; the owner may still append
+ *   sealed   closed by its owner (SEAL: confirms the last commit and checksums the fragment)
+ *   fenced   closed by another writer's FENCE (a take-over). Records after the first SEAL or
+ *            FENCE are never read: that is where a paused or partitioned old writer's late
+ *            bytes land, and why they can never overwrite or extend acknowledged data.
+ *
+ * Damage rules: each record confirms the previous one's CRC, so a damaged record followed by any
+ * valid record other than a FENCE is corruption, never a cut. Unreadable bytes at the very end
+ * (or right before a FENCE) are an unfinished write: the record was never acknowledged, unless it
+ * was the last commit and no later record confirmed it (the one ambiguous case, see README).
+ */
+import { crc32cCombine } from '../crc32c.js';
+import type { Registers } from './journal.js';
+import { EMPTY_REGISTERS } from './registers.js';
+import {
+  COMMIT,
+  FENCE,
+  SEAL,
+  START,
+  decodeRecord,
+  nextValidRecord,
+  type Decoded,
+} from './fragment-record.js';
+
+export type FragmentState = 'pending' | 'void' | 'open' | 'sealed' | 'fenced';
+
+/** Bytes that contradict every crash explanation, found while parsing. */
+export class FragmentDamage {
+  constructor(
+    /** Position in the index file. */
+    readonly position: number,
+    readonly detail: string,
+  ) {}
+}
+
+/** How parsing new bytes went. */
+export type AdvanceResult =
+  | { readonly kind: 'ok' }
+  /**
+   * A damaged record is followed by a valid one. Either real damage or a record caught half
+   * copied by a concurrent write: the caller reads the bytes again before reporting damage.
+   */
+  | { readonly kind: 'suspect'; readonly damage: FragmentDamage };
+
+export class FragmentIndex {
+  state: FragmentState = 'pending';
+  /** First and end offset of the committed bytes (begin is known once START is read). */
+  begin = 0;
+  end = 0;
+  /** CRC-32C of the committed bytes [begin, end). */
+  dataCrc = 0;
+  registers: Registers = EMPTY_REGISTERS;
+  startRecord: Extract<Decoded, { kind: typeof START }> | undefined;
+  /** The record that closed the fragment (SEAL or FENCE). */
+  closedBy: Decoded | undefined;
+  /** Index-file position just after the last valid record (where parsing resumes). */
+  parsedThrough = 0;
+  /** CRC of the last valid record: the next record must carry it. */
+  lastCrc = 0;
+  /** Unreadable bytes after the last valid record (before the FENCE when fenced). */
+  tornBytes = 0;
+  /** Commits with data, in order: offsets and checksums. */
+  readonly commitBegins: number[] = [];
+  readonly commitEnds: number[] = [];
+  readonly commitCrcs: number[] = [];
+  /** Records read (all kinds), for listings. */
+  records = 0;
+
+  constructor(readonly epoch: number) {}
+
+  get closed(): boolean {
+    return this.state === 'sealed' || this.state === 'fenced' || this.state === 'void';
+  }
+
+  /** True when it holds a START: part of the journal's chain. */
+  get started(): boolean {
+    return this.startRecord !== undefined && this.state !== 'void';
+  }
+
+  /**
+   * Parses `bytes`, which start at index-file position `this.parsedThrough`. Stops at the first
+   * record that closes the fragment; remembers unreadable trailing bytes as torn. Throws
+   * FragmentDamage for records that contradict the ones before them.
+   */
+  advance(bytes: Uint8Array): AdvanceResult {
+    const base = this.parsedThrough;
+    let at = 0;
+    this.tornBytes = 0;
+    while (at < bytes.byteLength && !this.closed) {
+      const decoded = decodeRecord(bytes, at, base);
+      if (decoded.kind === 'record') {
+        this.apply(decoded.record);
+        at += decoded.record.length;
+        this.parsedThrough = base + at;
+        continue;
+      }
+      const next = nextValidRecord(bytes, at + 1, base);
+      if (next === -1) {
+        this.tornBytes = bytes.byteLength - at;
+        return { kind: 'ok' };
+      }
+      const following = decodeRecord(bytes, next, base);
+      if (
+        following.kind === 'record' &&
+        following.record.kind !== FENCE &&
+        following.record.kind !== START &&
+        following.record.prevCrc === this.lastCrc &&
+        this.startRecord !== undefined
+      ) {
+        // The valid record confirms the last valid one: the bytes between were never a record
+        // anybody vouched for (a FENCE lost in a crash, or a torn write of a fenced writer).
+        this.tornBytes = 0;
+        at = next;
+        continue;
+      }
+      if (following.kind === 'record' && following.record.kind === FENCE) {
+        // An unfinished write, then another writer's fence: the torn bytes stay where they are.
+        this.tornBytes = next - at;
+        this.parsedThrough = base + next;
+        this.apply(following.record);
+        this.parsedThrough = base + next + following.record.length;
+        return { kind: 'ok' };
+      }
+      const reason = decoded.kind === 'invalid' ? decoded.reason : 'record cut short';
+      return {
+        kind: 'suspect',
+        damage: new FragmentDamage(
+          base + at,
+          `the record at ${base + at} is damaged (${reason}) but a valid record follows at ` +
+            `${base + next}, so it is not an unfinished write`,
+        ),
+      };
+    }
+    return { kind: 'ok' };
+  }
+
+  /** Applies one valid record (the parser's and the owner's single path). */
+  apply(record: Decoded): void {
+    this.records += 1;
+    if (this.startRecord === undefined) {
+      if (record.kind === FENCE) {
+        this.state = 'void';
+        this.closedBy = record;
+        return;
+      }
+      if (record.kind !== START) {
+        throw new FragmentDamage(record.position, `the first record is not a START`);
+      }
+      if (record.epoch !== this.epoch) {
+        throw new FragmentDamage(
+          record.position,
+          `the START names epoch ${record.epoch}, but the file is epoch ${this.epoch}'s`,
+        );
+      }
+      this.startRecord = record;
+      this.state = 'open';
+      this.begin = record.begin;
+      this.end = record.begin;
+      this.registers = record.registers;
+      this.lastCrc = record.crc;
+      return;
+    }
+    switch (record.kind) {
+      case START:
+        throw new FragmentDamage(record.position, 'a second START record');
+      case FENCE:
+        this.state = 'fenced';
+        this.closedBy = record;
+        return;
+      case COMMIT:
+      case SEAL: {
+        if (record.prevCrc !== this.lastCrc) {
+          throw new FragmentDamage(
+            record.position,
+            `the record at ${record.position} does not confirm the record before it (it carries ` +
+              `CRC ${hex(record.prevCrc)}, the previous record has ${hex(this.lastCrc)})`,
+          );
+        }
+        if (record.kind === SEAL) {
+          if (record.begin !== this.begin || record.end !== this.end) {
+            throw new FragmentDamage(
+              record.position,
+              `the SEAL covers [${record.begin}, ${record.end}) but the commits cover ` +
+                `[${this.begin}, ${this.end})`,
+            );
+          }
+          if (record.dataCrc !== this.dataCrc) {
+            throw new FragmentDamage(
+              record.position,
+              `the SEAL's fragment checksum ${hex(record.dataCrc)} differs from its commits' ` +
+                `${hex(this.dataCrc)}`,
+            );
+          }
+          this.state = 'sealed';
+          this.closedBy = record;
+          this.lastCrc = record.crc;
+          return;
+        }
+        if (record.begin !== this.end) {
+          throw new FragmentDamage(
+            record.position,
+            `the commit [${record.begin}, ${record.end}) does not continue the fragment, which ` +
+              `ends at ${this.end}`,
+          );
+        }
+        if (record.end > record.begin) {
+          this.commitBegins.push(record.begin);
+          this.commitEnds.push(record.end);
+          this.commitCrcs.push(record.dataCrc);
+          this.dataCrc = crc32cCombine(this.dataCrc, record.dataCrc, record.end - record.begin);
+          this.end = record.end;
+        }
+        if (record.registers !== undefined) this.registers = record.registers;
+        this.lastCrc = record.crc;
+        return;
+      }
+    }
+  }
+
+  /** Index of the commit holding byte `offset` (begin ≤ offset < end), or -1. */
+  commitAt(offset: number): number {
+    let low = 0;
+    let high = this.commitBegins.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      if ((this.commitEnds[mid] as number) <= offset) low = mid + 1;
+      else if ((this.commitBegins[mid] as number) > offset) high = mid - 1;
+      else return mid;
+    }
+    return -1;
+  }
+}
+
+export function hex(value: number): string {
+  return `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
+}

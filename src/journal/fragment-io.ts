@@ -1,0 +1,340 @@
+/**
+ * Positional I/O helpers of the file journal, and Fragment: one fragment's files as the reader
+ * sees them. Reads hand out only bytes whose commit checksum was verified on the way.
+ */
+import { join } from 'node:path';
+import { crc32cUpdate } from '../crc32c.js';
+import { JournalCorruptError } from './errors.js';
+import { FragmentDamage, FragmentIndex } from './fragment-index.js';
+import { LEGACY_COMMITS_FILE, LEGACY_DATA_FILE, dataFile, indexFile } from './fragment-layout.js';
+import { LEGACY_EPOCH, parseLegacyCommits } from './legacy-fragment.js';
+import type { JournalStorage, StorageFileHandle } from './storage.js';
+import type { StartRecord } from './fragment-record.js';
+
+/** At most this many buffers per writev call (Linux IOV_MAX). */
+const MAX_IOVECS = 1024;
+/** Commits larger than this are verified in chunks once, then served in pieces. */
+const LARGE_COMMIT = 256 * 1024;
+const IO_CHUNK = 4 * 1024 * 1024;
+
+export async function readFully(
+  handle: StorageFileHandle,
+  position: number,
+  length: number,
+): Promise<Buffer> {
+  // Not zero-filled: every byte is overwritten below, or the short result is cut to what was read.
+  const buffer = Buffer.allocUnsafeSlow(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+    if (bytesRead === 0) return buffer.subarray(0, done);
+    done += bytesRead;
+  }
+  return buffer;
+}
+
+/** Positional write of all `buffers`, in groups of IOV_MAX, finishing any short write. */
+export async function writeFully(
+  handle: StorageFileHandle,
+  buffers: readonly Uint8Array[],
+  position: number,
+): Promise<void> {
+  let at = position;
+  for (let first = 0; first < buffers.length; first += MAX_IOVECS) {
+    const group = buffers.slice(first, first + MAX_IOVECS);
+    let size = 0;
+    for (const buffer of group) size += buffer.byteLength;
+    let written = (await handle.writev(group, at)).bytesWritten;
+    // A short write (e.g. a full disk on the way to ENOSPC): finish it buffer by buffer.
+    let skipped = 0;
+    for (const buffer of group) {
+      const end = skipped + buffer.byteLength;
+      while (written < end) {
+        const from = written - skipped;
+        const { bytesWritten } = await handle.write(
+          buffer,
+          from,
+          buffer.byteLength - from,
+          at + written,
+        );
+        if (bytesWritten === 0) throw new Error(`write made no progress at offset ${at + written}`);
+        written += bytesWritten;
+      }
+      skipped = end;
+    }
+    at += size;
+  }
+}
+
+export async function fileSize(storage: JournalStorage, path: string): Promise<number | undefined> {
+  try {
+    return (await storage.stat(path)).size;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The errno code of an fs error (e.g. "ENOENT"), if it has one. */
+export function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
+}
+
+/** Reads the whole file (undefined when it does not exist). */
+async function readWhole(storage: JournalStorage, path: string): Promise<Buffer | undefined> {
+  try {
+    return await storage.readFile(path);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function corrupt(path: string, damage: FragmentDamage): JournalCorruptError {
+  return new JournalCorruptError(path, damage.position, damage.detail);
+}
+
+/**
+ * Parses an index file's bytes from `index.parsedThrough` on. A damaged record followed by a
+ * valid one is read a second time before it is reported: a concurrent writer's record may have
+ * been caught half copied.
+ */
+export async function advanceIndex(
+  storage: JournalStorage,
+  path: string,
+  index: FragmentIndex,
+  handle?: StorageFileHandle,
+): Promise<void> {
+  for (let attempt = 0; ; attempt += 1) {
+    const from = index.parsedThrough;
+    let bytes: Buffer | undefined;
+    if (handle !== undefined) {
+      const size = (await handle.stat()).size;
+      bytes = size > from ? await readFully(handle, from, size - from) : Buffer.alloc(0);
+    } else {
+      const whole = await readWhole(storage, path);
+      if (whole === undefined) return;
+      bytes = whole.subarray(from);
+    }
+    try {
+      const result = index.advance(bytes);
+      if (result.kind === 'ok') return;
+      if (attempt >= 1) throw corrupt(path, result.damage);
+    } catch (error) {
+      if (error instanceof FragmentDamage) throw corrupt(path, error);
+      throw error;
+    }
+  }
+}
+
+/** One fragment as readers see it: the chain position, the index (loaded on demand), the data. */
+export class Fragment {
+  readonly indexPath: string;
+  readonly dataPath: string;
+  /** File position of journal offset `begin` is `begin - dataBase`. */
+  readonly dataBase: number;
+  #data: StorageFileHandle | undefined;
+  #indexHandle: StorageFileHandle | undefined;
+  #opening: Promise<StorageFileHandle> | undefined;
+  #loading: Promise<FragmentIndex> | undefined;
+  /** Large commits already verified whole (by index). */
+  readonly #verified = new Set<number>();
+
+  constructor(
+    private readonly storage: JournalStorage,
+    dir: string,
+    readonly epoch: number,
+    /** The full index, or undefined until a read needs it (then `expected` checks it). */
+    public index: FragmentIndex | undefined,
+    /** What the chain says of this fragment (from its successor's START). */
+    readonly expected?: { begin: number; end: number; dataCrc: number },
+    /** Its own START record, when read without the rest of the index. */
+    private readonly startOnly?: StartRecord,
+  ) {
+    const legacy = epoch === LEGACY_EPOCH;
+    this.indexPath = join(dir, legacy ? LEGACY_COMMITS_FILE : indexFile(epoch));
+    this.dataPath = join(dir, legacy ? LEGACY_DATA_FILE : dataFile(epoch));
+    this.dataBase = legacy ? 0 : (index?.begin ?? expected?.begin ?? 0);
+  }
+
+  /** The START record (undefined for the legacy fragment). */
+  get start(): StartRecord | undefined {
+    return this.index?.startRecord ?? this.startOnly;
+  }
+
+  get begin(): number {
+    return this.index?.begin ?? this.expected?.begin ?? 0;
+  }
+
+  get end(): number {
+    return this.expected?.end ?? this.index?.end ?? 0;
+  }
+
+  /** The parsed index (loading and checking it against the chain the first time). */
+  async loaded(): Promise<FragmentIndex> {
+    if (this.index !== undefined) return this.index;
+    this.#loading ??= (async () => {
+      const index =
+        this.epoch === LEGACY_EPOCH
+          ? await loadLegacyIndex(this.storage, this.indexPath)
+          : await loadIndex(this.storage, this.indexPath, this.epoch);
+      const expected = this.expected;
+      if (
+        expected !== undefined &&
+        (index.begin !== expected.begin ||
+          index.end !== expected.end ||
+          index.dataCrc !== expected.dataCrc)
+      ) {
+        throw new JournalCorruptError(
+          this.indexPath,
+          0,
+          `the fragment's commits cover [${index.begin}, ${index.end}) with checksum ` +
+            `${index.dataCrc}, but the next fragment says it covers [${expected.begin}, ` +
+            `${expected.end}) with checksum ${expected.dataCrc}`,
+        );
+      }
+      this.index = index;
+      return index;
+    })();
+    try {
+      return await this.#loading;
+    } finally {
+      this.#loading = undefined;
+    }
+  }
+
+  /**
+   * Reads index records written since the last look (a follower of another process's open
+   * fragment). Returns true when the index changed.
+   */
+  async refreshIndex(): Promise<boolean> {
+    const index = await this.loaded();
+    if (this.epoch === LEGACY_EPOCH || index.closed) return false;
+    this.#indexHandle ??= await this.storage.open(this.indexPath, 'r');
+    const before = index.parsedThrough;
+    await advanceIndex(this.storage, this.indexPath, index, this.#indexHandle);
+    return index.parsedThrough !== before;
+  }
+
+  private async data(): Promise<StorageFileHandle> {
+    if (this.#data !== undefined) return this.#data;
+    this.#opening ??= this.storage.open(this.dataPath, 'r');
+    try {
+      this.#data = await this.#opening;
+      return this.#data;
+    } finally {
+      this.#opening = undefined;
+    }
+  }
+
+  /**
+   * Committed bytes from `offset` (begin ≤ offset < end), whole commits verified against their
+   * checksums, at most about `maxBytes` (at least the rest of the commit holding `offset`).
+   */
+  async read(offset: number, maxBytes: number): Promise<Uint8Array> {
+    const index = await this.loaded();
+    const at = index.commitAt(offset);
+    if (at === -1) {
+      throw new JournalCorruptError(this.indexPath, 0, `no commit holds offset ${offset}`);
+    }
+    const size = (i: number): number =>
+      (index.commitEnds[i] as number) - (index.commitBegins[i] as number);
+    if (size(at) > LARGE_COMMIT) return this.readLarge(index, at, offset, maxBytes);
+    let last = at;
+    while (
+      last + 1 < index.commitEnds.length &&
+      size(last + 1) <= LARGE_COMMIT &&
+      (index.commitEnds[last + 1] as number) - offset <= maxBytes
+    ) {
+      last += 1;
+    }
+    const from = index.commitBegins[at] as number;
+    const to = index.commitEnds[last] as number;
+    const bytes = await this.readData(from, to - from);
+    let position = 0;
+    for (let i = at; i <= last; i += 1) {
+      const length = size(i);
+      this.check(index, i, crc32cUpdate(0, bytes.subarray(position, position + length)));
+      position += length;
+    }
+    return new Uint8Array(bytes.buffer, bytes.byteOffset + (offset - from), to - offset);
+  }
+
+  /** A commit too large to hold in memory per read: verified once in chunks, then served. */
+  private async readLarge(
+    index: FragmentIndex,
+    at: number,
+    offset: number,
+    maxBytes: number,
+  ): Promise<Uint8Array> {
+    const begin = index.commitBegins[at] as number;
+    const end = index.commitEnds[at] as number;
+    if (!this.#verified.has(at)) {
+      let crc = 0;
+      for (let p = begin; p < end; p += IO_CHUNK) {
+        crc = crc32cUpdate(crc, await this.readData(p, Math.min(IO_CHUNK, end - p)));
+      }
+      this.check(index, at, crc);
+      this.#verified.add(at);
+    }
+    const length = Math.min(end - offset, Math.max(maxBytes, 1));
+    return new Uint8Array(await this.readData(offset, length));
+  }
+
+  private check(index: FragmentIndex, at: number, crc: number): void {
+    if (crc === index.commitCrcs[at]) return;
+    const begin = index.commitBegins[at] as number;
+    const end = index.commitEnds[at] as number;
+    throw new JournalCorruptError(
+      this.dataPath,
+      begin - this.dataBase,
+      `committed bytes [${begin}, ${end}) of the journal do not match their checksum (the ` +
+        'disk changed them after they were written and synced)',
+    );
+  }
+
+  private async readData(offset: number, length: number): Promise<Buffer> {
+    const bytes = await readFully(await this.data(), offset - this.dataBase, length);
+    if (bytes.byteLength < length) {
+      throw new JournalCorruptError(
+        this.dataPath,
+        offset - this.dataBase + bytes.byteLength,
+        `the data file ends before committed offset ${offset + length}`,
+      );
+    }
+    return bytes;
+  }
+
+  async close(): Promise<void> {
+    const handles = [this.#data, this.#indexHandle];
+    this.#data = undefined;
+    this.#indexHandle = undefined;
+    await Promise.all(handles.map((handle) => handle?.close().catch(() => undefined)));
+  }
+}
+
+/** Loads and parses a whole v2 index file. */
+export async function loadIndex(
+  storage: JournalStorage,
+  path: string,
+  epoch: number,
+): Promise<FragmentIndex> {
+  const index = new FragmentIndex(epoch);
+  await advanceIndex(storage, path, index);
+  return index;
+}
+
+export async function loadLegacyIndex(
+  storage: JournalStorage,
+  path: string,
+): Promise<FragmentIndex> {
+  const bytes = (await readWhole(storage, path)) ?? Buffer.alloc(0);
+  try {
+    return parseLegacyCommits(bytes);
+  } catch (error) {
+    if (error instanceof FragmentDamage) throw corrupt(path, error);
+    throw error;
+  }
+}
