@@ -6,7 +6,6 @@
 import { randomInt } from 'node:crypto';
 import { RecoveryLogError } from './errors.js';
 import { HintsValidationError, liveLogSegments } from './hints.js';
-import { seededBug } from './testing/faults.js';
 import type { Registers } from './journal/journal.js';
 import { crc32cUpdate } from './wire/checksum.js';
 import type { Author, Fnode, FSMHints, RecordedOp, Segment } from './wire/types.js';
@@ -264,11 +263,10 @@ export class FSM {
     // While hints remain, only the hinted author may write the next op: anyone else is on a
     // branch of history the hints exclude (a zombie recorder, a losing hand-off).
     const hinted = this.#hintedSegments[this.#segCursor];
-    // (Seeded bugs for the crash-test harness: skip the author check / the SeqNo check.)
-    if (hinted !== undefined && hinted.author !== op.author && !seededBug('noAuthorCheck')) {
+    if (hinted !== undefined && hinted.author !== op.author) {
       throw new ErrNotHintedAuthor(op.seqNo, hinted.author, op.author);
     }
-    if (op.seqNo !== this.#nextSeqNo && !seededBug('acceptWrongSeqNo')) {
+    if (op.seqNo !== this.#nextSeqNo) {
       throw new ErrWrongSeqNo(this.#nextSeqNo, op.seqNo);
     }
     if (op.checksum !== this.#nextChecksum) {

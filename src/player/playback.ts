@@ -21,7 +21,6 @@ import {
 import type { HandoffMailbox } from './handoff.js';
 import { LogReader, type LogItem, type PayloadShortfall } from './log-reader.js';
 import { StagingArea, checkTargetDir } from './staging.js';
-import { seededBug } from '../testing/faults.js';
 import type { TargetFs } from './target-fs.js';
 
 /**
@@ -565,11 +564,6 @@ export class Playback {
         crc = crc32cUpdate(crc, bytes);
         pieces.push(bytes);
       });
-      // Seeded bug for the crash-test harness: bytes reach the file before their CRC is checked.
-      if (seededBug('applyPayloadBeforeCrc')) {
-        for (const piece of pieces.splice(0)) await writeOut(piece);
-        await staging.flushWrites();
-      }
       this.#checkPayload(op, expected, crc);
       for (const piece of pieces) await writeOut(piece);
       return;

@@ -2,7 +2,6 @@ import path from 'node:path';
 import type { Fnode } from '../wire/types.js';
 import { LocalFsError, PlayerInvariantError, UnsafePathError } from './errors.js';
 import type { TargetFileHandle, TargetFs } from './target-fs.js';
-import { seededBug } from '../testing/faults.js';
 
 /** Sub-directory of the target directory in which live fnodes are staged during playback. */
 export const STAGING_DIR = '.fnodes';
@@ -126,11 +125,8 @@ export class StagingArea {
     maxOpen = DEFAULT_MAX_OPEN_FILES,
   ): Promise<StagingArea> {
     checkTargetDir(dir);
-    // Starting from an empty directory is what makes makeLive safe to re-run after a crash in
-    // it. (Seeded bug for the crash-test harness: keep what an interrupted playback left.)
-    if (!seededBug('nonIdempotentMakeLive')) {
-      await attempt('remove', dir, () => fs.rm(dir, { recursive: true, force: true }));
-    }
+    // Starting from an empty directory is what makes makeLive safe to re-run after a crash in it.
+    await attempt('remove', dir, () => fs.rm(dir, { recursive: true, force: true }));
     const staging = path.join(dir, STAGING_DIR);
     await attempt('create directory', staging, () => fs.mkdir(staging, { recursive: true }));
     return new StagingArea(fs, dir, maxOpen);

@@ -1,166 +1,158 @@
 /**
- * Where a recording child kills itself. Each place calls the library's `failpoint(name)`, which
- * SIGKILLs the process at the Nth hit when RECOVERYLOG_FAILPOINT=name:N. The places are reached
- * through the library's own seams, so the code under test runs unchanged:
+ * Where a recording child kills itself. The parent arms a child with one failpoint and a hit
+ * count (KILL_FAILPOINT=name:N, read here and nowhere else); at the Nth pass through that point
+ * the child writes `FAILPOINT_MARK <name> <N>` to stderr (synchronously, so the parent sees which
+ * point fired) and SIGKILLs itself. Every point is reached through a seam the library offers, so
+ * the code under test runs unchanged:
  *
- * - FileJournal commit hooks: before a batch's bytes are written (after first writing the frame
- *   bytes of the batch ourselves, which leaves exactly what a split write killed between frame
- *   and payload leaves), and after the batch is written but before its fdatasync;
- * - the Player's TargetFs (staging writes, makeLive's links and property files) and its
- *   JournalResolver (the hand-off no-op, appended but not yet read back);
+ * - the FileJournal's storage (`killingStorage`, passed as its `storage` option): a write of
+ *   frames to a journal data file (only the bytes up to the first Write payload reach the file,
+ *   as a split write killed between frame and payload leaves them), a data file's fdatasync (not
+ *   yet issued), a commit file's fdatasync (returned: durable, not yet acknowledged);
+ * - the Player's TargetFs (staging writes, makeLive's links and property files) and its journal
+ *   (the hand-off no-op, appended but not yet read back);
  * - node:fs/promises `rename`, as HintsStore sees it, for the moment between its synced temp file
- *   and the rename over the hints file (only in a child armed with that failpoint).
+ *   and the rename over the hints file (only in a child armed with that failpoint);
+ * - the child's own ack path (kill-sync-before-ack, in child.ts).
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { promises as nodeFs } from 'node:fs';
+import { promises as nodeFs, writeSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
-import { join } from 'node:path';
-import type { BatchInfo, CommitHooks } from '../../../src/journal/group-commit.js';
-import type {
-  AppendOptions,
-  AppendResult,
-  Journal,
-  ReadOptions,
-  ReadResult,
-  Registers,
-} from '../../../src/journal/journal.js';
+import type { Journal } from '../../../src/journal/journal.js';
+import {
+  nodeStorage,
+  type JournalStorage,
+  type StorageFileHandle,
+} from '../../../src/journal/storage.js';
 import type { TargetFs } from '../../../src/player.js';
-import { failpoint } from '../../../src/testing/faults.js';
 import { decodeRecordedOp } from '../../../src/wire/codec.js';
-import { FRAME_HEADER_LENGTH } from '../../../src/wire/framing.js';
-import type { FailpointName } from './protocol.js';
+import { FRAME_HEADER_LENGTH, FRAME_MAGIC } from '../../../src/wire/framing.js';
+import {
+  FAILPOINT_ENV,
+  FAILPOINT_MARK,
+  isFailpointName,
+  parseFailpointSpec,
+  type FailpointName,
+} from './protocol.js';
 
-const armed = (process.env.RECOVERYLOG_FAILPOINT ?? '').split(':')[0];
+const armed = parseFailpointSpec(process.env[FAILPOINT_ENV]);
+let hits = 0;
 
 export function isArmed(name: FailpointName): boolean {
-  return armed === name;
+  return armed?.name === name;
 }
 
+/** Counts a pass through failpoint `name`; true when this pass is the one to die at. */
+export function reached(name: FailpointName): boolean {
+  if (!isFailpointName(name)) throw new Error(`unknown failpoint ${String(name)}`);
+  if (armed === undefined || armed.name !== name) return false;
+  return ++hits === armed.hit;
+}
+
+/** Dies at failpoint `name`: the mark on stderr first (synchronously), then SIGKILL. */
+export function die(name: FailpointName): void {
+  writeSync(2, `${FAILPOINT_MARK} ${name} ${hits}\n`);
+  process.kill(process.pid, 'SIGKILL');
+}
+
+/** A pass through failpoint `name`: dies there when this is the armed hit. */
 export function kill(name: FailpointName): void {
-  failpoint(name);
-}
-
-function concat(data: Uint8Array | readonly Uint8Array[]): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  return Buffer.concat(data as Uint8Array[]);
-}
-
-/**
- * A Journal wrapper that remembers the bytes of appends not yet committed (so a commit hook can
- * tell where the first Write payload of a batch starts) and, for the Player's copy, kills after
- * the hand-off no-op was appended.
- */
-export class TracingJournal implements Journal {
-  readonly name: string;
-  readonly #inner: Journal;
-  /** Uncommitted non-empty appends, at the offsets they will take if nobody else appends. */
-  #pending: { begin: number; bytes: Uint8Array }[] = [];
-  #next: number;
-
-  constructor(inner: Journal, head: number) {
-    this.name = inner.name;
-    this.#inner = inner;
-    this.#next = head;
-  }
-
-  append(data: Uint8Array | readonly Uint8Array[], options?: AppendOptions): Promise<AppendResult> {
-    if (isArmed('kill-frame-payload')) {
-      const bytes = concat(data);
-      if (bytes.length > 0) {
-        this.#pending.push({ begin: this.#next, bytes });
-        this.#next += bytes.length;
-      }
-    }
-    return this.#inner.append(data, options);
-  }
-
-  /** The same journal, for the Player: kills right after the hand-off no-op is durable. */
-  forPlayer(): Journal {
-    const journal: Journal = {
-      name: this.name,
-      append: async (data, options) => {
-        const result = await this.append(data, options);
-        if (result.end > result.begin && options?.unionRegisters !== undefined) {
-          kill('kill-player-handoff');
-        }
-        return result;
-      },
-      read: (offset, options) => this.read(offset, options),
-      head: () => this.head(),
-      registers: () => this.registers(),
-      close: () => Promise.resolve(), // the child closes the real journal itself
-    };
-    return journal;
-  }
-
-  /** The bytes the batch [begin, end) is made of, when every append in it went through here. */
-  batchBytes(batch: BatchInfo): Uint8Array | undefined {
-    this.#pending = this.#pending.filter((p) => p.begin + p.bytes.length > batch.begin);
-    const parts: Uint8Array[] = [];
-    let at = batch.begin;
-    for (const p of this.#pending) {
-      if (at >= batch.end) break;
-      if (p.begin !== at) return undefined;
-      parts.push(p.bytes);
-      at += p.bytes.length;
-    }
-    return at === batch.end ? Buffer.concat(parts) : undefined;
-  }
-
-  read(offset: number, options: ReadOptions): Promise<ReadResult> {
-    return this.#inner.read(offset, options);
-  }
-  head(): Promise<number> {
-    return this.#inner.head();
-  }
-  registers(): Promise<Registers> {
-    return this.#inner.registers();
-  }
-  close(): Promise<void> {
-    return this.#inner.close();
-  }
+  if (reached(name)) die(name);
 }
 
 /**
  * Where to cut a batch "between frame and payload": after the first frame that a Write payload
- * follows; with no payload in the batch, inside the first frame header (a torn header).
+ * follows; with no payload in the batch, inside the first frame header (a torn header). Undefined
+ * when `bytes` do not start with a frame.
  */
-export function framePayloadCut(bytes: Uint8Array): number {
+export function framePayloadCut(bytes: Uint8Array): number | undefined {
+  if (bytes.length < FRAME_HEADER_LENGTH || !FRAME_MAGIC.every((b, i) => bytes[i] === b)) {
+    return undefined;
+  }
   let at = 0;
-  while (at + FRAME_HEADER_LENGTH <= bytes.length) {
-    const length = Buffer.from(bytes.buffer, bytes.byteOffset + at + 4, 4).readUInt32LE(0);
-    const end = at + FRAME_HEADER_LENGTH + length;
-    if (end > bytes.length) break;
-    const op = decodeRecordedOp(bytes.subarray(at + FRAME_HEADER_LENGTH, end));
-    const payload = op.write?.length ?? 0;
-    if (payload > 0) return end;
-    at = end;
+  try {
+    while (at + FRAME_HEADER_LENGTH <= bytes.length) {
+      const length = Buffer.from(bytes.buffer, bytes.byteOffset + at + 4, 4).readUInt32LE(0);
+      const end = at + FRAME_HEADER_LENGTH + length;
+      if (end > bytes.length) break;
+      const op = decodeRecordedOp(bytes.subarray(at + FRAME_HEADER_LENGTH, end));
+      const payload = op.write?.length ?? 0;
+      if (payload > 0) return end;
+      at = end;
+    }
+  } catch {
+    // Not (only) frames from here on: cut in the first header, as with no payload.
   }
   return Math.min(FRAME_HEADER_LENGTH / 2, bytes.length);
 }
 
-/** FileJournal commit hooks that kill at the journal failpoints. */
-export function journalHooks(
-  journalDir: string,
-  tracer: () => TracingJournal | undefined,
-): CommitHooks {
-  let data: FileHandle | undefined;
+/** A journal data file: v1 `data`, v2 `<epoch>.data`. */
+const DATA_FILE = /(^|\/)(data|\d+\.data)$/;
+/** A file of commit records: v1 `commits`, v2 `<epoch>.index`. */
+const COMMIT_FILE = /(^|\/)(commits|\d+\.index)$/;
+
+/** `inner` (node:fs by default), killing at the journal failpoints. */
+export function killingStorage(inner: JournalStorage = nodeStorage): JournalStorage {
   return {
-    beforeWrite: async (batch) => {
-      if (!isArmed('kill-frame-payload') || batch.end === batch.begin) return;
-      const bytes = tracer()?.batchBytes(batch);
-      if (bytes !== undefined) {
-        // The first of the two writes a split batch write would make. If this is not the armed
-        // hit, the journal's own write puts the very same bytes here again.
-        data ??= await open(join(journalDir, 'data'), 'r+');
-        const cut = framePayloadCut(bytes);
-        await data.write(bytes, 0, cut, batch.begin);
+    ...inner,
+    open: async (path, flags) => {
+      const handle = await inner.open(path, flags);
+      if (DATA_FILE.test(path)) return killingHandle(handle, 'data');
+      if (COMMIT_FILE.test(path)) return killingHandle(handle, 'commits');
+      return handle;
+    },
+  };
+}
+
+function killingHandle(handle: StorageFileHandle, kind: 'data' | 'commits'): StorageFileHandle {
+  /** A write of frames to a data file, torn after the frame when this pass is the armed one. */
+  const tearFrames = async (bytes: Uint8Array, position: number): Promise<void> => {
+    if (kind !== 'data') return;
+    const cut = framePayloadCut(bytes);
+    if (cut === undefined || !reached('kill-frame-payload')) return;
+    await handle.write(bytes, 0, cut, position);
+    die('kill-frame-payload');
+  };
+  const synced = async (sync: () => Promise<void>): Promise<void> => {
+    if (kind === 'data') kill('kill-write-before-sync');
+    await sync();
+    if (kind === 'commits') kill('kill-journal-after-sync');
+  };
+  return {
+    read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
+    write: async (buffer, offset, length, position) => {
+      await tearFrames(buffer.subarray(offset, offset + length), position);
+      return handle.write(buffer, offset, length, position);
+    },
+    writev: async (buffers, position) => {
+      await tearFrames(Buffer.concat(buffers), position);
+      return handle.writev(buffers, position);
+    },
+    stat: ((options?: { bigint: true }) =>
+      options === undefined ? handle.stat() : handle.stat(options)) as StorageFileHandle['stat'],
+    readFile: (encoding) => handle.readFile(encoding),
+    writeFile: (data, encoding) => handle.writeFile(data, encoding),
+    truncate: (length) => handle.truncate(length),
+    datasync: () => synced(() => handle.datasync()),
+    sync: () => synced(() => handle.sync()),
+    close: () => handle.close(),
+  };
+}
+
+/** The journal as the Player sees it: kills right after the hand-off no-op is durable. */
+export function playerJournal(journal: Journal): Journal {
+  return {
+    name: journal.name,
+    append: async (data, options) => {
+      const result = await journal.append(data, options);
+      if (result.end > result.begin && options?.unionRegisters !== undefined) {
+        kill('kill-player-handoff');
       }
-      kill('kill-frame-payload');
+      return result;
     },
-    beforeSync: () => {
-      kill('kill-write-before-sync');
-    },
+    read: (offset, options) => journal.read(offset, options),
+    head: () => journal.head(),
+    registers: () => journal.registers(),
+    close: () => Promise.resolve(), // the child closes the real journal itself
   };
 }
 

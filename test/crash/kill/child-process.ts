@@ -6,7 +6,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ChildMessage, FailpointName, GoMessage, ParentMessage } from './protocol.js';
+import {
+  FAILPOINT_ENV,
+  failpointMark,
+  type ChildMessage,
+  type FailpointName,
+  type GoMessage,
+  type ParentMessage,
+} from './protocol.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -43,6 +50,9 @@ export class KillChild {
   killedByParent = false;
   exit: ExitStatus | undefined;
   stderr = '';
+  /** The failpoints the child said it died at (stderr marks, not capped: normally 0 or 1). */
+  readonly failpointsHit: string[] = [];
+  #stderrLine = '';
   readonly #process: ChildProcess;
   readonly #listeners = new Set<() => void>();
 
@@ -50,19 +60,25 @@ export class KillChild {
   constructor(plan: ChildPlan, nodeArgs: readonly string[], extraEnv: Record<string, string> = {}) {
     this.plan = plan;
     const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
-    delete env.RECOVERYLOG_FAILPOINT;
-    if (plan.mode === 'failpoint') env.RECOVERYLOG_FAILPOINT = `${plan.name}:${plan.hit}`;
+    delete env[FAILPOINT_ENV];
+    if (plan.mode === 'failpoint') env[FAILPOINT_ENV] = `${plan.name}:${plan.hit}`;
     this.#process = spawn(process.execPath, [...nodeArgs], {
       cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     this.#process.stderr!.on('data', (chunk: Buffer) => {
-      if (this.stderr.length < 20_000) this.stderr += chunk.toString();
+      const text = chunk.toString();
+      if (this.stderr.length < 20_000) this.stderr += text;
+      const lines = (this.#stderrLine + text).split('\n');
+      this.#stderrLine = lines.pop() ?? '';
+      for (const line of lines) this.#mark(line);
     });
     this.#process.on('message', (message: ChildMessage) => this.#receive(message));
     this.closed = new Promise((resolve) => {
       this.#process.on('close', (code, signal) => {
+        this.#mark(this.#stderrLine);
+        this.#stderrLine = '';
         this.exit = { code, signal };
         this.#notify();
         resolve(this.exit);
@@ -164,6 +180,11 @@ export class KillChild {
         break;
     }
     this.#notify();
+  }
+
+  #mark(line: string): void {
+    const name = failpointMark(line);
+    if (name !== undefined) this.failpointsHit.push(name);
   }
 
   #notify(): void {

@@ -22,10 +22,10 @@ import { Recorder } from '../../../src/recorder.js';
 import type { FSMHints } from '../../../src/wire/types.js';
 import {
   armHintsWriteFailpoint,
-  journalHooks,
   kill,
+  killingStorage,
   killingTargetFs,
-  TracingJournal,
+  playerJournal,
 } from './child-faults.js';
 import { IntentWriter } from './intents.js';
 import { TreeModel, prng } from './model.js';
@@ -60,20 +60,16 @@ process.on('message', (message: ParentMessage) => {
 // A warm child whose parent went away has nothing left to do.
 process.on('disconnect', () => process.exit(0));
 
-async function recover(cfg: GoMessage, tracerRef: { current?: TracingJournal }) {
+async function recover(cfg: GoMessage) {
   const started = performance.now();
-  const journal = await FileJournal.open(cfg.journalDir, {
-    hooks: journalHooks(cfg.journalDir, () => tracerRef.current),
-  });
-  const tracer = new TracingJournal(journal, await journal.head());
-  tracerRef.current = tracer;
+  const journal = await FileJournal.open(cfg.journalDir, { storage: killingStorage() });
   const store = new HintsStore(cfg.hintsDir);
   let hints: FSMHints = { log: journal.name, liveNodes: [], properties: [] };
   if (cfg.useHints) hints = await store.pick(journal.name);
   const player = new Player({ fs: killingTargetFs });
   player.injectHandoff(cfg.author);
-  const playerJournal = tracer.forPlayer();
-  const result = await player.play({ hints, dir: cfg.treeDir, journals: () => playerJournal });
+  const forPlayer = playerJournal(journal);
+  const result = await player.play({ hints, dir: cfg.treeDir, journals: () => forPlayer });
   // Gazette keeps the hints a Player recovered with as backups.
   await store.storeRecovered(hints);
   const contents = await readDir(cfg.treeDir);
@@ -85,14 +81,13 @@ async function recover(cfg: GoMessage, tracerRef: { current?: TracingJournal }) 
     recoveryMs: performance.now() - started,
   });
   const model = TreeModel.fromDir(contents.files, new Set(result.fsm.properties.keys()));
-  return { tracer, store, fsm: result.fsm, model };
+  return { journal, store, fsm: result.fsm, model };
 }
 
 async function run(cfg: GoMessage): Promise<void> {
-  const tracerRef: { current?: TracingJournal } = {};
-  const { tracer, store, fsm, model } = await recover(cfg, tracerRef);
+  const { journal, store, fsm, model } = await recover(cfg);
   const recorder = await Recorder.open({
-    journal: tracer,
+    journal,
     fsm,
     author: cfg.author,
     dir: cfg.treeDir,

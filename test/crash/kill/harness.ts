@@ -3,42 +3,19 @@
  * done, then a summary. Environment knobs (for long nightly runs or a quick look):
  *   KILL_TARGET   kills to reach (default 250)          KILL_LANES   parallel lanes (default 2)
  *   KILL_SECONDS  time cap in seconds (default 240)     KILL_SEED    lane seeds (default: random)
- *   KILL_FAILPOINTS  comma-separated subset of the failpoints to arm (default: all placed)
+ *   KILL_FAILPOINTS  comma-separated subset of the failpoints to arm (default: all; the run goes
+ *                    on past KILL_TARGET, within KILL_SECONDS, until every one was reached)
  *   KILL_HINTED   share of recoveries from stored hints, 0..1 (default 0.8; the rest from offset 0)
  *   KILL_CHECK_CORPUS=1  also replay every passing generation through the shared corpus checker
  *   KILL_CORPUS   directory for failing cases (default test/corpus; 'none' keeps nothing)
- *   RECOVERYLOG_SEEDED_BUGS   passed to the children (calibration: the run must then fail)
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { prepareChildEntry } from './child-entry.js';
 import { Lane } from './lane.js';
-import { describeRun, emptyStats, type KillStats } from './stats.js';
-import { FAILPOINTS, LIBRARY_FAILPOINTS, type FailpointName } from './protocol.js';
-
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** Library failpoints whose one-line call is in place (the others cannot fire, so are skipped). */
-export function placedFailpoints(): { placed: FailpointName[]; missing: FailpointName[] } {
-  const placed: FailpointName[] = [];
-  const missing: FailpointName[] = [];
-  for (const name of FAILPOINTS) {
-    const file = LIBRARY_FAILPOINTS[name];
-    let ok = true;
-    if (file !== undefined) {
-      try {
-        ok = readFileSync(join(REPO_ROOT, file), 'utf8').includes(`failpoint('${name}')`);
-      } catch {
-        ok = false;
-      }
-    }
-    (ok ? placed : missing).push(name);
-  }
-  return { placed, missing };
-}
+import { describeRun, emptyStats, unreachedFailpoints, type KillStats } from './stats.js';
+import { FAILPOINTS, isFailpointName, type FailpointName } from './protocol.js';
 
 /** The run stops after this many violations; only the first MAX_CORPUS_CASES are saved. */
 const MAX_VIOLATIONS = 25;
@@ -57,6 +34,8 @@ export interface KillRunOptions {
 
 export interface KillRunResult {
   stats: KillStats;
+  /** The failpoints this run armed: each must have been reached (stats.byFailpoint). */
+  failpoints: readonly FailpointName[];
   seconds: number;
   summary: string;
   details: string[];
@@ -74,7 +53,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): KillRunOpt
   };
   const failpoints = env.KILL_FAILPOINTS?.split(',').filter((f) => f !== '');
   for (const f of failpoints ?? []) {
-    if (!(FAILPOINTS as readonly string[]).includes(f)) {
+    if (!isFailpointName(f)) {
       throw new Error(`KILL_FAILPOINTS: unknown failpoint ${f} (known: ${FAILPOINTS.join(', ')})`);
     }
   }
@@ -87,9 +66,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): KillRunOpt
     lanes: Math.max(1, Math.floor(number('KILL_LANES', 2))),
     maxSeconds: number('KILL_SECONDS', 240),
     seed: number('KILL_SEED', Math.floor(Math.random() * 0xffffffff)),
-    childEnv: env.RECOVERYLOG_SEEDED_BUGS
-      ? { RECOVERYLOG_SEEDED_BUGS: env.RECOVERYLOG_SEEDED_BUGS }
-      : {},
   };
 }
 
@@ -98,7 +74,7 @@ export async function runKillTest(options: KillRunOptions): Promise<KillRunResul
   const entry = await prepareChildEntry(log);
   const root = await mkdtemp(join(tmpdir(), 'recoverylog-kill-'));
   const stats = emptyStats();
-  const { placed, missing } = placedFailpoints();
+  const failpoints = options.failpoints ?? FAILPOINTS;
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   let stopped = false;
@@ -109,16 +85,17 @@ export async function runKillTest(options: KillRunOptions): Promise<KillRunResul
     },
     stats,
     seed: options.seed,
-    failpoints: (options.failpoints ?? FAILPOINTS).filter((f) => placed.includes(f)),
+    failpoints,
     hintedShare: options.hintedShare ?? 0.8,
     corpusDir: options.corpusDir,
     childEnv: options.childEnv,
     childArgs: entry.args,
     log,
     // A broken build fails every cycle: stop early rather than pile up hundreds of cases.
+    // Past the target, the run goes on until every failpoint was reached (or time is up).
     finished: () =>
       stopped ||
-      stats.kills >= options.targetKills ||
+      (stats.kills >= options.targetKills && unreachedFailpoints(stats, failpoints).length === 0) ||
       elapsed() > options.maxSeconds ||
       stats.violations.length >= MAX_VIOLATIONS,
   };
@@ -140,9 +117,9 @@ export async function runKillTest(options: KillRunOptions): Promise<KillRunResul
     lanes: options.lanes,
     children: entry.kind,
     seed: options.seed,
-    unplaced: missing,
+    failpoints,
   });
   log(summary);
   for (const line of details) log(line);
-  return { stats, seconds, summary, details };
+  return { stats, failpoints, seconds, summary, details };
 }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { runKillTest, optionsFromEnv } from './harness.js';
+import { unreachedFailpoints } from './stats.js';
 
 const MIN_KILLS = 200;
 
@@ -13,7 +14,7 @@ describe('kill -9 crash consistency (layer 2)', function () {
   this.timeout((options.maxSeconds + 120) * 1000);
 
   it(`survives at least ${MIN_KILLS} SIGKILLs with no invariant violated`, async () => {
-    const { stats, summary } = await runKillTest(options);
+    const { stats, summary, failpoints } = await runKillTest(options);
     assert.equal(
       stats.violations.length,
       0,
@@ -30,5 +31,19 @@ describe('kill -9 crash consistency (layer 2)', function () {
       `${summary}: fewer than ${Math.min(MIN_KILLS, options.targetKills)} kills within ${options.maxSeconds} s`,
     );
     assert.ok(stats.ackedOpsChecked > 0, `${summary}: no acknowledged op was ever checked`);
+    // Every failpoint of the run was reached (a seam that moved, or a point placed nowhere,
+    // shows here), and no child died at a point outside the list.
+    const byFailpoint = failpoints.map((f) => `${f} ${stats.byFailpoint[f] ?? 0}`).join(', ');
+    assert.deepEqual(
+      unreachedFailpoints(stats, failpoints),
+      [],
+      `${summary}: failpoints never reached (hits: ${byFailpoint})`,
+    );
+    assert.deepEqual(
+      Object.keys(stats.byFailpoint).filter((f) => !(failpoints as readonly string[]).includes(f)),
+      [],
+      `${summary}: kills at failpoints outside the run's list`,
+    );
+    assert.deepEqual(stats.unexpectedFailpoints, [], `${summary}: unexpected failpoint marks`);
   });
 });

@@ -32,6 +32,7 @@ import { TreeModel, prng } from './model.js';
 import { replayFromZero, type Replay } from './replay.js';
 import {
   PLAYER_FAILPOINTS,
+  isFailpointName,
   type FailpointName,
   type FsmPosition,
   type GoMessage,
@@ -170,12 +171,15 @@ export class Lane {
     const r = this.#random();
     if (r < 0.07) return { mode: 'zombie' };
     if (r < 0.55 && this.#ctx.failpoints.length > 0) {
-      // The least planned failpoint so far (ties at random): every one is exercised evenly.
-      const planned = this.#ctx.stats.planned;
-      const fewest = Math.min(...this.#ctx.failpoints.map((f) => planned[f] ?? 0));
-      const candidates = this.#ctx.failpoints.filter((f) => (planned[f] ?? 0) === fewest);
+      // The least hit failpoint so far, then the least planned (ties at random): every one is
+      // exercised evenly, and one not reached yet is armed again until it is (the run requires
+      // every failpoint to be reached).
+      const { planned, byFailpoint } = this.#ctx.stats;
+      const score = (f: FailpointName) => (byFailpoint[f] ?? 0) * 1e6 + (planned[f] ?? 0);
+      const lowest = Math.min(...this.#ctx.failpoints.map(score));
+      const candidates = this.#ctx.failpoints.filter((f) => score(f) === lowest);
       const name = candidates[Math.floor(this.#random() * candidates.length)]!;
-      planned[name] = fewest + 1;
+      planned[name] = (planned[name] ?? 0) + 1;
       return { mode: 'failpoint', name, hit: 1 + Math.floor(this.#random() * MAX_HIT[name]) };
     }
     return { mode: 'random', duringRecovery: this.#random() < 0.25 };
@@ -364,13 +368,40 @@ export class Lane {
     if (child.paused !== undefined && child.alive) return;
     const stats = this.#ctx.stats;
     const plan = child.plan;
-    if (child.killedByParent) {
-      stats.kills++;
-      stats.random++;
-    } else if (plan.mode === 'failpoint' && child.exit?.signal === 'SIGKILL') {
+    const hit = child.failpointsHit;
+    if (hit.length > 0) {
+      // The child says where it died: exactly once, at the failpoint it was armed with, which
+      // must be one of this run's (a name outside the list is an error, never a count).
+      const armed = plan.mode === 'failpoint' ? plan.name : undefined;
+      const name = hit[0]!;
+      if (
+        hit.length !== 1 ||
+        name !== armed ||
+        !isFailpointName(name) ||
+        !this.#ctx.failpoints.includes(name) ||
+        child.exit?.signal !== 'SIGKILL'
+      ) {
+        stats.unexpectedFailpoints.push(...hit);
+        this.#violation(
+          'harness',
+          `the child reported failpoint hits [${hit.join(', ')}] (${child.describeExit()}), but ` +
+            `it was armed with ${armed ?? 'none'} and this run's failpoints are ` +
+            `${this.#ctx.failpoints.join(', ')}`,
+        );
+        return;
+      }
       stats.kills++;
       stats.failpoint++;
-      stats.byFailpoint[plan.name] = (stats.byFailpoint[plan.name] ?? 0) + 1;
+      stats.byFailpoint[name] = (stats.byFailpoint[name] ?? 0) + 1;
+    } else if (child.killedByParent) {
+      stats.kills++;
+      stats.random++;
+    } else if (child.exit?.signal === 'SIGKILL') {
+      this.#violation(
+        'harness',
+        `the child was SIGKILLed by neither the parent nor a failpoint (plan ${JSON.stringify(plan)})`,
+      );
+      return;
     } else {
       // The library failed in a fresh process: recovering (from hints or offset 0) or recording
       // on top of a recovery.

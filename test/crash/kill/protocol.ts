@@ -7,17 +7,17 @@
 import type { TreeSnapshot } from './tree.js';
 
 /**
- * Failpoints, by where they kill. Most are reached through seams the library already offers
- * (FileJournal commit hooks, the Player's TargetFs and JournalResolver, the child's own ack
- * path), so they exercise the real code unchanged; the rest are one-line `failpoint(name)` calls
- * in the library (LIBRARY_FAILPOINTS), used only once they are placed.
+ * Failpoints, by where they kill. All are reached through seams the library offers (the
+ * FileJournal's storage, the Player's TargetFs and journal, node:fs as HintsStore sees it, the
+ * child's own ack path: child-faults.ts), so they exercise the real code unchanged. Every one
+ * must be reached in every run (kill.test.ts): a point whose seam moved fails the run.
  */
 export const FAILPOINTS = [
   /** Batch write: the frame bytes reached the data file, the Write payload after them did not. */
   'kill-frame-payload',
-  /** The batch (data + commit record) is written, its fdatasync not yet issued. */
+  /** A batch's bytes are written to the data file, its fdatasync not yet issued. */
   'kill-write-before-sync',
-  /** Library: the batch is synced, its appends not yet resolved. */
+  /** The commit record's fdatasync returned: the batch is durable, its appends not yet resolved. */
   'kill-journal-after-sync',
   /** A barrier (or buildHints) resolved: durable, but the parent was not told yet. */
   'kill-sync-before-ack',
@@ -31,12 +31,41 @@ export const FAILPOINTS = [
   'kill-player-handoff',
 ] as const;
 
-/** Failpoints that are one-line calls in the library, and the file each belongs in. */
-export const LIBRARY_FAILPOINTS: Partial<Record<FailpointName, string>> = {
-  'kill-journal-after-sync': 'src/journal/file.ts',
-};
-
 export type FailpointName = (typeof FAILPOINTS)[number];
+
+export function isFailpointName(name: string): name is FailpointName {
+  return (FAILPOINTS as readonly string[]).includes(name);
+}
+
+/**
+ * The environment variable that arms a child (set by the parent, read by child-faults.ts only):
+ * `name:N` dies at the Nth pass through failpoint `name`.
+ */
+export const FAILPOINT_ENV = 'KILL_FAILPOINT';
+
+/** What a child writes to stderr just before it SIGKILLs itself: `<mark> <name> <hit>`. */
+export const FAILPOINT_MARK = 'kill-failpoint-hit';
+
+/** Parses FAILPOINT_ENV's value (undefined when unset); throws on an unknown name or count. */
+export function parseFailpointSpec(
+  spec: string | undefined,
+): { name: FailpointName; hit: number } | undefined {
+  if (spec === undefined || spec === '') return undefined;
+  const [name = '', count = '1', ...rest] = spec.split(':');
+  const hit = Number(count);
+  if (!isFailpointName(name) || !Number.isSafeInteger(hit) || hit < 1 || rest.length > 0) {
+    throw new Error(
+      `${FAILPOINT_ENV}=${spec}: expected <failpoint>[:<hit >= 1>], failpoints: ${FAILPOINTS.join(', ')}`,
+    );
+  }
+  return { name, hit };
+}
+
+/** The failpoint a line of a child's stderr says it died at (a FAILPOINT_MARK line), if any. */
+export function failpointMark(line: string): string | undefined {
+  const [mark, name] = line.trim().split(' ');
+  return mark === FAILPOINT_MARK && name !== undefined && name !== '' ? name : undefined;
+}
 
 /** Failpoints that fire only while a Player is recovering (never while recording). */
 export const PLAYER_FAILPOINTS: readonly FailpointName[] = [

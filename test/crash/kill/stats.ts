@@ -10,7 +10,10 @@ export interface KillStats {
   kills: number;
   random: number;
   failpoint: number;
+  /** Kills at each failpoint (the child's own stderr mark says which it reached). */
   byFailpoint: Record<string, number>;
+  /** Failpoint marks that were not the child's armed one of this run's list (each an error). */
+  unexpectedFailpoints: string[];
   /** Children armed with each failpoint. */
   planned: Record<string, number>;
   /** Children armed with a failpoint they never reached (killed at random instead). */
@@ -37,6 +40,7 @@ export function emptyStats(): KillStats {
     random: 0,
     failpoint: 0,
     byFailpoint: {},
+    unexpectedFailpoints: [],
     planned: {},
     missed: {},
     duringRecovery: 0,
@@ -58,8 +62,13 @@ export interface RunDescription {
   lanes: number;
   children: string;
   seed: number;
-  /** Library failpoints that are not placed (so were never armed). */
-  unplaced: readonly string[];
+  /** The failpoints this run armed (every one must be reached). */
+  failpoints: readonly string[];
+}
+
+/** Failpoints of the run that no child reached (the run fails unless this is empty). */
+export function unreachedFailpoints(stats: KillStats, failpoints: readonly string[]): string[] {
+  return failpoints.filter((f) => (stats.byFailpoint[f] ?? 0) === 0);
 }
 
 export function describeRun(
@@ -77,7 +86,10 @@ export function describeRun(
     `kill: ${seconds.toFixed(1)} s, ${(stats.kills / seconds).toFixed(2)} kills/s, ` +
       `${run.lanes} lanes, children ${run.children}, seed ${run.seed}`,
     `kill: failpoints hit: ${FAILPOINTS.map((f) => `${f} ${stats.byFailpoint[f] ?? 0}`).join(', ')}`,
-    `kill: library failpoints not placed (skipped): ${run.unplaced.join(', ') || 'none'}`,
+    `kill: failpoints not reached: ${unreachedFailpoints(stats, run.failpoints).join(', ') || 'none'}` +
+      (stats.unexpectedFailpoints.length > 0
+        ? `; unexpected failpoint marks: ${stats.unexpectedFailpoints.join(', ')}`
+        : ''),
     `kill: failpoints armed but not reached (then killed at random): ${missed.join(', ') || 'none'}`,
     `kill: ${stats.duringRecovery} kills during recovery (I6), ${stats.recoveries} recoveries ` +
       `(${stats.hintedRecoveries} from stored hints, median ${median.toFixed(0)} ms), ` +

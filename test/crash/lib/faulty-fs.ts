@@ -7,7 +7,11 @@
  * - Writes take effect at once (in the page cache); a file or directory sync takes effect when
  *   its promise settles, one macrotask later, and covers what was issued before the call. Code
  *   that acknowledges before awaiting its sync therefore acknowledges before the event exists,
- *   and a crash between the two loses the acknowledged bytes (seeded bug ackBeforeSync).
+ *   and a crash between the two loses the acknowledged bytes.
+ * - Disk faults (`DiskFaults`, kept across crashes) make the disk itself misbehave, for the
+ *   seeded-bug suite: a lying file sync (fsync/fdatasync succeed and make nothing durable) and a
+ *   directory fsync that does nothing. The journal above runs unchanged and must be caught
+ *   acknowledging what a crash then loses.
  * - `crash(fates)` freezes this instance (every later call, including syncs in flight, fails with
  *   EIO: the machine is down) and returns a new FaultyFs over the crashed disk, with a new boot
  *   id, as the machine looks after the reboot. The journal's lock files left behind are then
@@ -56,9 +60,19 @@ export const MACHINE_DOWN = 'simulated power cut: the machine is down';
 
 let bootCounter = 0;
 
+/** Ways the simulated disk breaks its own promises (all off by default). */
+export interface DiskFaults {
+  /** fsync/fdatasync of a file resolve as usual but make none of its pending writes durable. */
+  lyingSync?: boolean;
+  /** fsync of a directory resolves as usual but makes none of its entry changes durable. */
+  noDirSync?: boolean;
+}
+
 export interface FaultyFsOptions {
   /** Appends every mutation to `events` (default true). */
   record?: boolean;
+  /** Disk faults of this machine (kept by `crash`: the same disk after the reboot). */
+  faults?: DiskFaults;
 }
 
 export class FaultyFs {
@@ -67,6 +81,7 @@ export class FaultyFs {
   readonly events: DiskEvent[] = [];
   readonly #bootId: string;
   readonly #record: boolean;
+  readonly faults: Readonly<DiskFaults>;
   #frozen = false;
   /** Syncs called but not completed (crash() drops them). */
   #inflightSyncs = 0;
@@ -76,6 +91,7 @@ export class FaultyFs {
   constructor(model: DiskModel = new DiskModel(), options: FaultyFsOptions = {}) {
     this.model = model;
     this.#record = options.record ?? true;
+    this.faults = { ...options.faults };
     this.#bootId = `sim-boot-${++bootCounter}-${randomBytes(4).toString('hex')}`;
   }
 
@@ -100,7 +116,7 @@ export class FaultyFs {
   /** Power cut now: freezes this instance and returns the machine after the reboot. */
   crash(fates: CrashFates): FaultyFs {
     this.freeze();
-    return new FaultyFs(this.model.crash(fates), { record: this.#record });
+    return new FaultyFs(this.model.crash(fates), { record: this.#record, faults: this.faults });
   }
 
   // ---- fs/promises surface used by the file journal -----------------------------------------
@@ -129,6 +145,19 @@ export class FaultyFs {
         const ino = this.model.allocateIno();
         this.emit({ t: 'create', parent, name, ino });
         return new FaultyFileHandle(this, ino, path, true);
+      }
+      case 'ax+':
+      case 'a+': {
+        // O_APPEND: every write lands at the end of the file whatever position is passed.
+        if (existing !== undefined) {
+          if (flags === 'ax+') throw fsError('EEXIST', 'open', path);
+          if (this.model.get(existing).kind === 'dir') throw fsError('EISDIR', 'open', path);
+          return new FaultyFileHandle(this, existing, path, true, true);
+        }
+        const { parent, name } = this.#parentOf('open', path);
+        const ino = this.model.allocateIno();
+        this.emit({ t: 'create', parent, name, ino });
+        return new FaultyFileHandle(this, ino, path, true, true);
       }
       default:
         throw fsError('EINVAL', 'open', path, `flags ${flags} not modelled`);
@@ -261,10 +290,15 @@ export class FaultyFs {
     }
   }
 
-  /** A sync: snapshots what it covers now, makes it durable one macrotask later. */
+  /**
+   * A sync: snapshots what it covers now, makes it durable one macrotask later (or, under a
+   * lying-sync / no-dir-sync disk fault, only pretends to: it resolves the same way and records
+   * no event, so nothing it covered becomes durable).
+   */
   async sync(ino: Ino, path: string): Promise<void> {
     this.#check('fsync', path);
     const node = this.model.get(ino);
+    const lying = node.kind === 'file' ? this.faults.lyingSync : this.faults.noDirSync;
     const event: DiskEvent =
       node.kind === 'file'
         ? { t: 'fsync', ino, upTo: this.model.nextSeq }
@@ -273,7 +307,7 @@ export class FaultyFs {
     try {
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.#check('fsync', path);
-      this.emit(event);
+      if (lying !== true) this.emit(event);
     } finally {
       this.#inflightSyncs--;
     }
@@ -325,7 +359,16 @@ export class FaultyFileHandle {
     readonly ino: Ino,
     readonly path: string,
     private readonly writable: boolean,
+    /** Opened O_APPEND: writes ignore their position and land at the end. */
+    private readonly append = false,
   ) {}
+
+  /** Where a write asked for `position` lands. */
+  #at(position: number): number {
+    if (!this.append) return position;
+    const node = this.fs.model.get(this.ino);
+    return node.kind === 'file' ? node.current.length : position;
+  }
 
   get fd(): number {
     return this.ino;
@@ -356,7 +399,7 @@ export class FaultyFileHandle {
       this.fs.emit({
         t: 'write',
         ino: this.ino,
-        offset: position,
+        offset: this.#at(position),
         bytes: buffer.slice(offset, offset + length),
       });
     }
@@ -370,7 +413,9 @@ export class FaultyFileHandle {
     this.#checkWrite('writev');
     const bytes = Buffer.concat(buffers);
     // One pending write per call: writev is one request, torn only by the crash fates.
-    if (bytes.length > 0) this.fs.emit({ t: 'write', ino: this.ino, offset: position, bytes });
+    if (bytes.length > 0) {
+      this.fs.emit({ t: 'write', ino: this.ino, offset: this.#at(position), bytes });
+    }
     return { bytesWritten: bytes.length, buffers };
   }
 

@@ -20,7 +20,7 @@ import { describeCrashMode, fatesFor, type CrashMode } from './crash-modes.js';
 import { journalFiles, type CorpusCase } from './corpus.js';
 import { CrashableTarget } from './crashable-target.js';
 import { DiskModel } from './disk-model.js';
-import { FaultyFs } from './faulty-fs.js';
+import { FaultyFs, type DiskFaults } from './faulty-fs.js';
 import {
   checkHintsAcked,
   checkRecovery,
@@ -53,6 +53,11 @@ export interface WorldOptions {
   authorBase?: number;
   /** Recovery plays in lenient mode (raced, unfenced logs). */
   lenient?: boolean;
+  /**
+   * Faults of the recording machine's disk (the seeded-bug suite's lying syncs), also after
+   * each crash and recovery: the journal keeps running on the same broken disk.
+   */
+  diskFaults?: DiskFaults;
 }
 
 interface Writer {
@@ -99,7 +104,7 @@ export class SimWorld {
   private constructor(options: WorldOptions) {
     this.options = options;
     this.epochDisk = baseDisk();
-    this.fs = new FaultyFs(this.epochDisk.clone());
+    this.fs = new FaultyFs(this.epochDisk.clone(), { faults: options.diskFaults });
   }
 
   /** A machine with a new journal, owned (through a Player hand-off) by the first author. */
@@ -238,7 +243,7 @@ export class SimWorld {
     options: { target?: CrashableTarget; damage?: Damage; at?: number; mode?: CrashMode } = {},
   ): Promise<{ check: CheckResult; result: RecoveryResult }> {
     const ledgerBefore = JSON.parse(JSON.stringify(this.ledger.toJSON())) as CorpusCase['ledger'];
-    const fs = new FaultyFs(disk.clone());
+    const fs = new FaultyFs(disk.clone(), { faults: this.options.diskFaults });
     const author = this.nextAuthor();
     const result = await runRecovery({
       storage: fs,

@@ -49,7 +49,11 @@ export async function saveFailure(prefix: string, kase: CorpusCase): Promise<str
   }
 }
 
-if (typeof after === 'function') {
+// Once per process: the seeded-bug suite loads a second copy of this module (from a patched copy
+// of the sources, see ../lib/source-mutants.ts) whose counters are not the run's.
+const registry = globalThis as { recoverylogSimulatedSummary?: true };
+if (typeof after === 'function' && registry.recoverylogSimulatedSummary === undefined) {
+  registry.recoverylogSimulatedSummary = true;
   after(function () {
     for (const line of simStats.report('simulated')) console.log(line);
   });

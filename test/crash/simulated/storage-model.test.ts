@@ -44,6 +44,27 @@ describe('simulated crashes: the storage model', function () {
     assert.equal(text(kept.get('/d/unsynced-entry')), 'data synced, entry not');
   });
 
+  it('disk faults: a lying sync and a no-op directory fsync make nothing durable, across reboots', async function () {
+    for (const [faults, lost] of [
+      [{ lyingSync: true }, 'bytes'],
+      [{ noDirSync: true }, 'entry'],
+    ] as const) {
+      let fs = new FaultyFs(new DiskModel(), { faults });
+      for (let boot = 0; boot < 2; boot++) {
+        const path = `/f${boot}`;
+        await fileOn(fs, path, 'synced?', true);
+        await (await fs.open('/', 'r')).sync();
+        const crashed = fs.model.crash(DROP).files();
+        if (lost === 'bytes') assert.equal(text(crashed.get(path)), '', `boot ${boot}`);
+        else assert.equal(crashed.has(path), false, `boot ${boot}`);
+        // The syncs resolved as usual: nothing tells the code above that they lied.
+        assert.equal(text(fs.model.crash(KEEP).files().get(path)), 'synced?');
+        fs = fs.crash(KEEP);
+        assert.deepEqual(fs.faults, faults);
+      }
+    }
+  });
+
   it('a sync covers the writes issued before it was called, not those issued while it runs', async function () {
     const fs = new FaultyFs();
     await fileOn(fs, '/f', 'aaaa', false);

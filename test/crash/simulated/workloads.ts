@@ -3,7 +3,7 @@
  * first file is /a/x: the domain is symmetric under renaming paths), each run under one of three
  * wait patterns that shape the journal's batches and hints.
  */
-import { SimWorld } from '../lib/world.js';
+import { SimWorld, type WorldOptions } from '../lib/world.js';
 import { EMPTY_TREE, applyTreeOp, describeTreeOp, type TreeOp } from '../lib/tree-model.js';
 import { domainOps } from './domain.js';
 
@@ -34,8 +34,12 @@ export function describeWorkload(ops: readonly TreeOp[], pattern: WaitPattern): 
 }
 
 /** Runs `ops` on a fresh world; the run's storage events are then explored. */
-export async function runWorkload(ops: readonly TreeOp[], pattern: WaitPattern): Promise<SimWorld> {
-  const world = await SimWorld.create();
+export async function runWorkload(
+  ops: readonly TreeOp[],
+  pattern: WaitPattern,
+  options: WorldOptions = {},
+): Promise<SimWorld> {
+  const world = await SimWorld.create(options);
   for (const op of ops) {
     world.record(op);
     if (pattern === 'each') await world.sync();
