@@ -3,6 +3,7 @@
  * is live, and then either stops at the write head (read-only recovery) or takes ownership of the
  * log with a fenced hand-off no-op (fail-over). Strict by default: see DESIGN.md "Strictness".
  */
+import { notePlayedThrough } from './fsm-position.js';
 import type { JournalResolver } from './journal/journal.js';
 import { PlayerReusedError } from './player/errors.js';
 import { HandoffMailbox } from './player/handoff.js';
@@ -98,13 +99,25 @@ export class Player {
     this.#mailbox.post({ kind: 'inject', author });
   }
 
-  /** Plays the hints into `dir`. Blocks (tails the log) until a finish was requested. */
+  /**
+   * Plays the hints into `dir`. Blocks (tails the log) until a finish was requested. The result's
+   * FSM remembers how far it read the hints' log: Recorder.open refuses it once that log has
+   * grown past it (another writer appended since), instead of forking the history.
+   */
   async play(args: PlayArgs): Promise<PlayResult> {
     if (this.#started) throw new PlayerReusedError();
     this.#started = true;
     const o = this.#options;
+    // The furthest offset of the hints' log read. Reads may run past the last applied op (a
+    // hand-off completes at its no-op, whatever follows it in the same read), so this can only
+    // overstate: Recorder.open may then miss a mismatch, but never refuses a matching FSM.
+    let readThrough: number | undefined;
+    const onProgress = (p: { offset: number; log: string; readThrough: number }): void => {
+      if (p.log === args.hints.log) readThrough = Math.max(readThrough ?? 0, p.offset);
+      o.onProgress?.(p);
+    };
     try {
-      return await new Playback({
+      const result = await new Playback({
         hints: args.hints,
         dir: args.dir,
         journals: args.journals,
@@ -113,12 +126,16 @@ export class Player {
         signal: o.signal,
         mailbox: this.#mailbox,
         onTailing: () => this.#resolveTailing(),
-        onProgress: o.onProgress,
+        onProgress,
         onWarning: o.onWarning,
         maxBufferedPayload: o.maxBufferedPayload ?? DEFAULT_MAX_BUFFERED_PAYLOAD,
         readSize: o.readSize,
         maxOpenFiles: o.maxOpenFiles,
       }).run();
+      // Nothing read (an empty log): the FSM applied nothing from it, and the fallback checks
+      // of Recorder.open (a new FSM needs an empty journal) apply.
+      if (readThrough !== undefined) notePlayedThrough(result.fsm, result.log, readThrough);
+      return result;
     } catch (err) {
       this.#rejectTailing(err);
       throw err;

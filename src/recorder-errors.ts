@@ -213,3 +213,28 @@ export class InvalidPropertyPathError extends RecoveryLogError {
     );
   }
 }
+
+/**
+ * The FSM handed to Recorder.open has not applied exactly what the journal holds: recording
+ * would fork the log's history (both writers acknowledged, one of them lost to playback).
+ * Thrown before anything is appended.
+ */
+export class FsmJournalMismatchError extends RecoveryLogError {
+  readonly log: string;
+  /** The journal's write head when the Recorder opened. */
+  readonly head: number;
+  /** The offset the FSM was played through, when known (see Player.play). */
+  readonly playedThrough: number | undefined;
+  constructor(log: string, head: number, playedThrough: number | undefined, detail: string) {
+    super(
+      'FsmJournalMismatch',
+      `cannot record into ${JSON.stringify(log)}: ${detail}; recording would fork the log and ` +
+        `playback would drop one writer's ops. Play the log to its write head (a Player with ` +
+        `injectHandoff(author)) and open the Recorder with that result's FSM; a new FSM can only ` +
+        `start an empty journal`,
+    );
+    this.log = log;
+    this.head = head;
+    this.playedThrough = playedThrough;
+  }
+}

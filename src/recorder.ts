@@ -15,8 +15,10 @@
  */
 import { posix } from 'node:path';
 import { authorFence, checkAuthor, FSM } from './fsm.js';
+import { playedThrough } from './fsm-position.js';
 import type { AppendOptions, AppendResult, Journal } from './journal/journal.js';
 import {
+  FsmJournalMismatchError,
   FsmRejectedOpError,
   InvalidPropertyPathError,
   InvalidRecorderDirError,
@@ -32,7 +34,6 @@ import {
   UnknownPathError,
   WriteHeadRegressionError,
 } from './recorder-errors.js';
-import { seededBug } from './testing/faults.js';
 import { crc32c } from './wire/checksum.js';
 import { encodeRecordedOp } from './wire/codec.js';
 import { FRAME_HEADER_LENGTH, FRAME_MAGIC } from './wire/framing.js';
@@ -137,6 +138,12 @@ export class Recorder {
    * Starts recording into `options.journal`. Waits for a barrier to learn the write head. When
    * the journal is not the log the FSM last applied (a new or migrated log), appends a no-op that
    * continues the FSM's history and sets this author's fence register, and waits for it.
+   *
+   * Before appending anything, refuses (FsmJournalMismatchError) an FSM that does not continue
+   * the journal: an FSM from Player.play whose log's write head is no longer where playback read
+   * it through (another writer appended since: play again), or an FSM that has never read this
+   * journal (a new FSM, or one from another log) while the journal is not empty. An FSM kept by
+   * the application itself (e.g. a previous Recorder's) is trusted, as in Gazette.
    */
   static async open(options: RecorderOptions): Promise<Recorder> {
     const { dir, author, fsm, journal } = options;
@@ -152,6 +159,7 @@ export class Recorder {
     const recorder = new Recorder(options);
     // The first barrier carries no register check: the fence is not ours (yet).
     await recorder.#await('opening the recorder', recorder.#settledAppend(EMPTY, {}), undefined);
+    checkFsmContinuesJournal(fsm, journal.name, recorder.#writeHead);
     const fence = authorFence(author);
     if (journal.name !== fsm.lastLog) {
       recorder.#sequence([{}], undefined, { unionRegisters: fence });
@@ -342,8 +350,6 @@ export class Recorder {
   async buildHints(options?: WaitOptions): Promise<FSMHints> {
     if (this.#failed) throw this.#failed;
     const hints = this.#fsm.buildHints(this.#journal.name);
-    // Seeded bug for the crash-test harness: hand out hints before their ops are durable.
-    if (seededBug('hintsIncludeUnacked')) return hints;
     await this.barrier(options);
     return hints;
   }
@@ -548,6 +554,47 @@ export class Recorder {
         },
       );
     });
+  }
+}
+
+/**
+ * Throws FsmJournalMismatchError unless `fsm` may continue the journal `log`, whose write head is
+ * `head`. Without this check both writers of a fork are acknowledged and strict playback follows
+ * the first one, silently skipping every op of the second (see Recorder.open).
+ */
+function checkFsmContinuesJournal(fsm: FSM, log: string, head: number): void {
+  const played = playedThrough(fsm, log);
+  if (played !== undefined) {
+    if (head === played) return;
+    throw new FsmJournalMismatchError(
+      log,
+      head,
+      played,
+      head > played
+        ? `the FSM was played through offset ${played}, but the journal has grown to ${head} ` +
+            `since (another writer appended)`
+        : `the FSM was played through offset ${played}, but the journal ends at ${head} (a ` +
+            `different journal, or one that lost bytes)`,
+    );
+  }
+  if (head === 0) return;
+  // SeqNo 1 with a zero checksum: no op applied, the state of hints without live files.
+  if (fsm.nextSeqNo === 1 && fsm.nextChecksum === 0) {
+    throw new FsmJournalMismatchError(
+      log,
+      head,
+      undefined,
+      `the FSM is new (it has applied no op) but the journal already holds ${head} bytes`,
+    );
+  }
+  if (fsm.lastLog !== log) {
+    throw new FsmJournalMismatchError(
+      log,
+      head,
+      undefined,
+      `the FSM's history is in ${JSON.stringify(fsm.lastLog)}, and it never read the ${head} ` +
+        `bytes this journal already holds`,
+    );
   }
 }
 

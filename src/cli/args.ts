@@ -1,9 +1,12 @@
 import { RecoveryLogError } from '../errors.js';
 
-/** The command line was wrong (unknown verb or flag, missing value): exit status 2. */
+/**
+ * The command line was wrong (unknown verb or flag, missing value): exit status 2. Subclasses
+ * for a specific mistake give it a code of its own.
+ */
 export class UsageError extends RecoveryLogError {
-  constructor(message: string) {
-    super('Usage', message);
+  constructor(message: string, code = 'Usage') {
+    super(code, message);
   }
 }
 
