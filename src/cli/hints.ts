@@ -8,12 +8,12 @@ import { resolve } from 'node:path';
 import { RecoveryLogError } from '../errors.js';
 import { writeFileAtomically } from '../durable-file.js';
 import { encodeHints, type HintsFormat } from '../hints.js';
-import { FileJournal } from '../journal/file.js';
 import type { Journal, JournalResolver } from '../journal/journal.js';
 import { Player, type PlayStats, type TargetFileHandle, type TargetFs } from '../player.js';
 import type { FSMHints } from '../wire/types.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { required } from './import-export.js';
+import { openReadOnly, withReadOnlyBarriers } from './read-only.js';
 
 /** Hints name a log that none of the given journals holds. */
 export class UnknownJournalError extends RecoveryLogError {
@@ -67,7 +67,9 @@ export interface HintsAtHeadOptions {
 
 /**
  * Replays `journal` from offset 0 up to its write head (no files written) and returns the hints
- * a Player would need to recover it, with the playback statistics.
+ * a Player would need to recover it, with the playback statistics. Nothing is appended to the
+ * journal: the Player's barriers are answered by its head (see withReadOnlyBarriers), so a
+ * journal opened read-only works.
  */
 export async function hintsAtWriteHead(
   journal: Journal,
@@ -84,7 +86,7 @@ export async function hintsAtWriteHead(
     hints: { log: journal.name, liveNodes: [], properties: [] },
     // Never touched: the discarding file system ignores every path.
     dir: '/nonexistent/recoverylog-hints',
-    journals: resolverFor([journal]),
+    journals: resolverFor([withReadOnlyBarriers(journal)]),
   });
   return { hints: result.fsm.buildHints(result.log), stats: result.stats };
 }
@@ -123,7 +125,7 @@ export const hintsVerb: Verb = {
     if (flags.format !== undefined && flags.out === undefined) {
       throw new UsageError('--format applies to --out FILE only (printed hints are JSON)');
     }
-    const journal = await FileJournal.open(log);
+    const journal = await openReadOnly(log);
     let hints: FSMHints;
     try {
       ({ hints } = await hintsAtWriteHead(journal, { lenient: flags.lenient }));

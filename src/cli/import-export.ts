@@ -12,6 +12,7 @@ import { FileJournal } from '../journal/file.js';
 import type { Journal } from '../journal/journal.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { createProgress, formatBytes } from './progress.js';
+import { openReadOnly } from './read-only.js';
 
 /** Bytes per journal append on import and per read on export. */
 export const TRANSFER_CHUNK = 8 * 1024 * 1024;
@@ -262,7 +263,7 @@ export const exportVerb: Verb = {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const log = required(flags.log, '--log DIR');
     const out = required(flags.out, '--out FILE');
-    const journal = await FileJournal.open(log);
+    const journal = await openReadOnly(log);
     const progress = createProgress({ label: `exporting ${journal.name}` });
     let bytes: number;
     try {

@@ -3,11 +3,11 @@
  * committed content. `--raw` invocations are passed to the raw inspector unchanged.
  */
 import { RecoveryLogError } from '../errors.js';
-import { FileJournal } from '../journal/file.js';
 import type { Journal } from '../journal/journal.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { TRANSFER_CHUNK } from './import-export.js';
 import { inspectStream, inspectVerb, UnreadableLogError } from './inspect.js';
+import { openReadOnly } from './read-only.js';
 
 /** A journal's content cannot be inspected past `offset`. */
 export class UnreadableJournalError extends RecoveryLogError {
@@ -95,7 +95,7 @@ export const inspectWithLogVerb: Verb = {
     if (flags.raw !== undefined)
       throw new UsageError('give either --raw FILE or --log DIR, not both');
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const journal = await FileJournal.open(flags.log);
+    const journal = await openReadOnly(flags.log);
     try {
       await inspectJournal(journal, (line) => process.stdout.write(`${line}\n`), flags.json);
     } finally {

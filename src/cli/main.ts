@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { UsageError, type Verb } from './args.js';
 import { hintsVerb } from './hints.js';
+import { fragmentsVerb } from './fragments.js';
 import { exportVerb, importVerb } from './import-export.js';
 import { inspectWithLogVerb } from './inspect-log.js';
 import { playVerb } from './play.js';
+import { pruneVerb } from './prune.js';
 import { snapshotVerb } from './snapshot.js';
 import { isEntryPoint } from '../entry-point.js';
 
@@ -15,6 +17,8 @@ export const verbs: Readonly<Record<string, Verb>> = {
   import: importVerb,
   export: exportVerb,
   snapshot: snapshotVerb,
+  fragments: fragmentsVerb,
+  prune: pruneVerb,
 };
 
 const PROGRAM = 'recoverylog';

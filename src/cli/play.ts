@@ -3,8 +3,8 @@
  * from offset 0, finishing at the write head (read-only) or after a fenced hand-off no-op
  * (taking ownership of the log).
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readdir, readFile, realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { RecoveryLogError } from '../errors.js';
 import { decodeHints } from '../hints.js';
 import { FileJournal } from '../journal/file.js';
@@ -15,6 +15,7 @@ import { parseArgs, UsageError, type Verb } from './args.js';
 import { resolverFor, UnknownJournalError } from './hints.js';
 import { required } from './import-export.js';
 import { createProgress } from './progress.js';
+import { openReadOnly, withReadOnlyBarriers } from './read-only.js';
 
 /** Two --log directories hold journals with the same name. */
 export class DuplicateJournalError extends RecoveryLogError {
@@ -63,6 +64,66 @@ export async function assertReplaceable(dir: string): Promise<void> {
   if (entries.length > 0) throw new TargetNotEmptyError(dir);
 }
 
+/** --dir is, contains or lies inside a --log directory: playback would delete the journal. */
+export class TargetOverlapsLogError extends UsageError {
+  readonly dir: string;
+  readonly logDir: string;
+  constructor(dir: string, relation: string, logDir: string) {
+    super(
+      `--dir ${dir} ${relation} the --log directory ${logDir}; playback deletes its target ` +
+        'directory first (and again if it fails), so it would delete the journal it reads: ' +
+        'choose a --dir outside every --log directory; nothing was deleted',
+      'TargetOverlapsLog',
+    );
+    this.dir = dir;
+    this.logDir = logDir;
+  }
+}
+
+/**
+ * The real path of `path`, which need not exist: that of its nearest existing ancestor, joined
+ * with the rest. Symlinks are resolved, so two spellings of one directory compare equal.
+ */
+async function realPathOf(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch (err) {
+    const parent = dirname(path);
+    if (parent === path) throw err;
+    return join(await realPathOf(parent), basename(path));
+  }
+}
+
+/** Whether the absolute path `child` lies strictly below the absolute path `parent`. */
+function isBelow(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/**
+ * Throws TargetOverlapsLogError when the target `dir` is, contains or lies inside one of
+ * `logDirs`, comparing real paths. Playback removes its target before anything else, so this
+ * must run before it: `play --force --dir <log's parent>` used to delete the journal it read.
+ */
+export async function assertTargetOutsideLogs(
+  dir: string,
+  logDirs: readonly string[],
+): Promise<void> {
+  const target = await realPathOf(resolve(dir));
+  for (const logDir of logDirs) {
+    const log = await realPathOf(resolve(logDir));
+    const relation =
+      target === log
+        ? 'is'
+        : isBelow(log, target)
+          ? 'contains'
+          : isBelow(target, log)
+            ? 'lies inside'
+            : undefined;
+    if (relation !== undefined) throw new TargetOverlapsLogError(dir, relation, logDir);
+  }
+}
+
 /** Parses a hand-off author: decimal or 0x-hex, a uint32 other than 0. */
 export function parseAuthor(text: string): Author {
   const value = /^0x[0-9a-f]{1,8}$/i.test(text)
@@ -87,18 +148,28 @@ export async function readHintsFile(file: string): Promise<FSMHints> {
   }
 }
 
-/** Opens file journals, failing on duplicate names; closes what was opened on failure. */
-export async function openJournals(dirs: readonly string[]): Promise<Journal[]> {
+/**
+ * Opens file journals, failing on duplicate names; closes what was opened on failure. With
+ * `readOnly` (playback without a hand-off), they are opened read-only and the Player's barriers
+ * are answered without writing (see read-only.ts): playback then never modifies a journal file.
+ */
+export async function openJournals(
+  dirs: readonly string[],
+  options: { readOnly?: boolean } = {},
+): Promise<Journal[]> {
+  const readOnly = options.readOnly === true;
   const journals: FileJournal[] = [];
   try {
-    for (const dir of dirs) journals.push(await FileJournal.open(dir));
+    for (const dir of dirs) {
+      journals.push(await (readOnly ? openReadOnly(dir) : FileJournal.open(dir)));
+    }
     const seen = new Map<string, string>();
     for (const j of journals) {
       const other = seen.get(j.name);
       if (other !== undefined) throw new DuplicateJournalError(j.name, [other, j.dir]);
       seen.set(j.name, j.dir);
     }
-    return journals;
+    return readOnly ? journals.map(withReadOnlyBarriers) : journals;
   } catch (err) {
     await Promise.all(journals.map((j) => j.close().catch(() => undefined)));
     throw err;
@@ -194,7 +265,8 @@ export const playVerb: Verb = {
     'Options:',
     '  --log DIR         a file journal directory (repeat for hints that span several logs)',
     '  --hints FILE      FSMHints to start from (Gazette JSON or protobuf)',
-    '  --dir OUT         the directory to recover into',
+    '  --dir OUT         the directory to recover into (not a --log directory, nor one',
+    '                    inside or above one)',
     '  --lenient         skip garbage and rejected ops as Gazette does (for imported Gazette',
     '                    logs) instead of failing on them',
     '  --handoff AUTHOR  take ownership of the log: append a fenced hand-off no-op by AUTHOR',
@@ -212,9 +284,10 @@ export const playVerb: Verb = {
     const dir = required(flags.dir, '--dir OUT');
     const handoff = flags.handoff === undefined ? undefined : parseAuthor(flags.handoff);
     const hints = flags.hints === undefined ? undefined : await readHintsFile(flags.hints);
+    await assertTargetOutsideLogs(dir, flags.log);
     if (!flags.force) await assertReplaceable(resolve(dir));
 
-    const journals = await openJournals(flags.log);
+    const journals = await openJournals(flags.log, { readOnly: handoff === undefined });
     const controller = new AbortController();
     const onSignal = () => controller.abort(new Error('interrupted'));
     process.once('SIGINT', onSignal);

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as nodeFs } from 'node:fs';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { hintsAtWriteHead } from '../../src/cli/hints.js';
 import { writeFileAtomically } from '../../src/durable-file.js';
 import { importJournal } from '../../src/cli/import-export.js';
 import { journalChunks } from '../../src/cli/inspect-log.js';
-import { main } from '../../src/cli/main.js';
 import { parseAuthor } from '../../src/cli/play.js';
 import { createProgress, formatBytes, renderProgressLine } from '../../src/cli/progress.js';
 import { ShadowFs } from '../../src/cli/snapshot.js';
@@ -22,67 +19,10 @@ import { FileJournal } from '../../src/journal/file.js';
 import { RecordedFs } from '../../src/recorded-fs.js';
 import { Recorder } from '../../src/recorder.js';
 import type { FSMHints } from '../../src/wire/types.js';
+import { assertExit, cli, run } from '../helpers/cli-run.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOG_NAME = 'test/cli-verbs';
 const AUTHOR = 1234;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `recoverylog ARGS` from source in a child process. */
-function cli(...args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args],
-      { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-/**
- * Runs `recoverylog ARGS` in this process (much faster than a child): the dispatcher's output
- * and whatever the verb writes to process.stdout/stderr are captured. Not reentrant: await
- * each call before the next.
- */
-async function run(...args: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const original = { out: process.stdout.write, err: process.stderr.write };
-  const capture = (append: (text: string) => void) =>
-    ((chunk: string | Uint8Array) => {
-      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-      return true;
-    }) as typeof process.stdout.write;
-  process.stdout.write = capture((t) => (stdout += t));
-  process.stderr.write = capture((t) => (stderr += t));
-  try {
-    const code = await main(args, {
-      stdout: (t) => (stdout += `${t}\n`),
-      stderr: (t) => (stderr += `${t}\n`),
-    });
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = original.out;
-    process.stderr.write = original.err;
-  }
-}
-
-function assertExit(result: CliResult, code: number, what: string): void {
-  assert.equal(
-    result.code,
-    code,
-    `${what}: expected exit ${code}, got ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
-  );
-}
 
 async function hintsOf(dir: string): Promise<FSMHints> {
   const journal = await FileJournal.open(dir);
@@ -173,7 +113,16 @@ describe('recoverylog CLI verbs', function () {
 
   describe('help and usage', () => {
     it('lists every verb, and each verb prints its usage with exit 0', async () => {
-      const verbs = ['inspect', 'hints', 'play', 'import', 'export', 'snapshot'];
+      const verbs = [
+        'inspect',
+        'hints',
+        'play',
+        'import',
+        'export',
+        'snapshot',
+        'fragments',
+        'prune',
+      ];
       // The real program once (exit status, entry point), then each verb's help in-process.
       const top = await cli('--help');
       assertExit(top, 0, '--help');
@@ -197,6 +146,11 @@ describe('recoverylog CLI verbs', function () {
         [['inspect', '--log', logDir, '--raw', rawFile], /either --raw FILE or --log DIR/],
         [['inspect'], /--raw FILE or --log DIR/],
         [['snapshot', '--from', srcDir, '--log', join(tmp, 'never')], /missing --name NAME/],
+        [['fragments'], /missing --log DIR/],
+        [['fragments', '--log', logDir, 'extra'], /unexpected argument "extra"/],
+        [['prune', '--log', logDir], /missing --hints FILE/],
+        [['prune', '--log', logDir, '--dry-run'], /missing --hints FILE/],
+        [['prune', '--hints', midHintsFile], /missing --log DIR/],
       ];
       // One through the real program (its exit status), the rest in-process.
       const child = await cli(...cases[0][0]);
