@@ -114,6 +114,7 @@ export {
   InvalidOffsetError,
   JournalAppendAbortedError,
   JournalClosedError,
+  JournalContendedError,
   JournalCorruptError,
   JournalExistsError,
   JournalFailedError,

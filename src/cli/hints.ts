@@ -13,7 +13,7 @@ import { Player, type PlayStats, type TargetFileHandle, type TargetFs } from '..
 import type { FSMHints } from '../wire/types.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { required } from './import-export.js';
-import { openReadOnly, withReadOnlyBarriers } from './read-only.js';
+import { openReadOnly } from './read-only.js';
 
 /** Hints name a log that none of the given journals holds. */
 export class UnknownJournalError extends RecoveryLogError {
@@ -68,8 +68,8 @@ export interface HintsAtHeadOptions {
 /**
  * Replays `journal` from offset 0 up to its write head (no files written) and returns the hints
  * a Player would need to recover it, with the playback statistics. Nothing is appended to the
- * journal: the Player's barriers are answered by its head (see withReadOnlyBarriers), so a
- * journal opened read-only works.
+ * journal: the Player's barriers write nothing (a FileJournal answers them at its head, without
+ * the lock or a writer epoch), so a journal opened read-only works.
  */
 export async function hintsAtWriteHead(
   journal: Journal,
@@ -86,7 +86,7 @@ export async function hintsAtWriteHead(
     hints: { log: journal.name, liveNodes: [], properties: [] },
     // Never touched: the discarding file system ignores every path.
     dir: '/nonexistent/recoverylog-hints',
-    journals: resolverFor([withReadOnlyBarriers(journal)]),
+    journals: resolverFor([journal]),
   });
   return { hints: result.fsm.buildHints(result.log), stats: result.stats };
 }

@@ -15,7 +15,7 @@ import { parseArgs, UsageError, type Verb } from './args.js';
 import { resolverFor, UnknownJournalError } from './hints.js';
 import { required } from './import-export.js';
 import { createProgress } from './progress.js';
-import { openReadOnly, withReadOnlyBarriers } from './read-only.js';
+import { openReadOnly } from './read-only.js';
 
 /** Two --log directories hold journals with the same name. */
 export class DuplicateJournalError extends RecoveryLogError {
@@ -150,8 +150,8 @@ export async function readHintsFile(file: string): Promise<FSMHints> {
 
 /**
  * Opens file journals, failing on duplicate names; closes what was opened on failure. With
- * `readOnly` (playback without a hand-off), they are opened read-only and the Player's barriers
- * are answered without writing (see read-only.ts): playback then never modifies a journal file.
+ * `readOnly` (playback without a hand-off), they are opened read-only (see read-only.ts): playback
+ * then never modifies a journal file.
  */
 export async function openJournals(
   dirs: readonly string[],
@@ -169,7 +169,7 @@ export async function openJournals(
       if (other !== undefined) throw new DuplicateJournalError(j.name, [other, j.dir]);
       seen.set(j.name, j.dir);
     }
-    return readOnly ? journals.map(withReadOnlyBarriers) : journals;
+    return journals;
   } catch (err) {
     await Promise.all(journals.map((j) => j.close().catch(() => undefined)));
     throw err;

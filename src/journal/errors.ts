@@ -268,12 +268,13 @@ export class JournalRangeMissingError extends RecoveryLogError {
   readonly journal: string;
   readonly from: number;
   readonly to: number;
-  constructor(journal: string, from: number, to: number, detail: string) {
+  constructor(journal: string, from: number, to: number, detail: string, cause?: unknown) {
     super(
       'JournalRangeMissing',
       `journal ${JSON.stringify(journal)} no longer holds bytes [${from}, ${to}) ${detail}. ` +
         'They were pruned or lost: recover from newer hints (the primary hints of the current ' +
         'recorder), or restore the missing fragments from a backup.',
+      { cause },
     );
     this.journal = journal;
     this.from = from;
@@ -289,6 +290,24 @@ export class PruneRefusedError extends RecoveryLogError {
       'PruneRefused',
       `journal ${JSON.stringify(journal)}: nothing pruned: ${detail}. Pass the primary and every ` +
         'backup hints of this log (e.g. `recoverylog prune --log DIR --hints FILE --hints ...`).',
+    );
+    this.journal = journal;
+  }
+}
+
+/**
+ * Other writers fenced this one at every attempt of a batch: nothing of it was committed. Two
+ * processes keep taking the journal from each other (is the lock directory shared but the lock
+ * not honoured?). The journal stays usable; retrying may succeed.
+ */
+export class JournalContendedError extends RecoveryLogError {
+  readonly journal: string;
+  constructor(journal: string, attempts: number) {
+    super(
+      'JournalContended',
+      `journal ${JSON.stringify(journal)}: append not committed, nothing was written: other ` +
+        `writers took the journal over ${attempts} times in a row. Make sure only one process ` +
+        'writes this journal at a time (the append lock must be shared), then retry.',
     );
     this.journal = journal;
   }

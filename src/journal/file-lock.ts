@@ -82,11 +82,7 @@ function parseHolder(text: string): LockHolder | undefined {
  * True only when we can tell for sure that the holder's process no longer exists: same host and
  * either an earlier boot, or the same boot and pid namespace and no such pid.
  */
-export function holderIsDead(
-  holder: LockHolder,
-  ourBootId: string,
-  ourPidNamespace = '',
-): boolean {
+export function holderIsDead(holder: LockHolder, ourBootId: string, ourPidNamespace = ''): boolean {
   if (holder.host !== hostname()) return false;
   const ours = ourBootId;
   if (ours !== '' && holder.bootId !== '' && holder.bootId !== ours) return true;
@@ -150,11 +146,7 @@ export class DirectoryLock {
     const politeUntil = performance.now() + this.leaseMs;
     try {
       for (;;) {
-        if (
-          rangDoorbell ||
-          !(await this.othersWaiting()) ||
-          performance.now() >= politeUntil
-        ) {
+        if (rangDoorbell || !(await this.othersWaiting()) || performance.now() >= politeUntil) {
           try {
             await this.storage.link(this.identityPath, this.lockPath);
             this.isHeld = true;
@@ -208,7 +200,8 @@ export class DirectoryLock {
     }
     if (info.ino === this.identityIno) return false;
     const holder = await this.readHolder(this.wantPath);
-    if (holder !== undefined && !holderIsDead(holder, this.bootId(), this.pidNamespace())) return true;
+    if (holder !== undefined && !holderIsDead(holder, this.bootId(), this.pidNamespace()))
+      return true;
     if (holder === undefined && Date.now() - Number(info.mtimeMs) < UNREADABLE_STALE_MS) {
       return true;
     }

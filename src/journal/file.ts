@@ -42,6 +42,7 @@ import type {
 import {
   InvalidJournalNameError,
   JournalClosedError,
+  JournalContendedError,
   JournalExistsError,
   JournalIOError,
   JournalReadOnlyError,
@@ -94,7 +95,7 @@ const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 const DEFAULT_POLL_INTERVAL_MS = 50;
 export const DEFAULT_FRAGMENT_BYTES = 32 * 1024 * 1024;
 /** Fenced commits retried in a new epoch before the batch fails (each means another writer won). */
-const MAX_FENCED_RETRIES = 8;
+const MAX_FENCED_RETRIES = 32;
 /**
  * An idle appender keeps the lock this long after its last batch. Bounded, so that a process
  * that stops appending (or exits without close) does not leave the lock taken for long.
@@ -105,17 +106,32 @@ const DOORBELL_CHECK_MS = 5;
 /** An idle writer confirms its last commit after this long (see fragment-writer.ts). */
 const CONFIRM_DELAY_MS = 10;
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isEmpty(data: Uint8Array | readonly Uint8Array[]): boolean {
+  return data instanceof Uint8Array
+    ? data.byteLength === 0
+    : data.every((chunk) => chunk instanceof Uint8Array && chunk.byteLength === 0);
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
 /** Runs `task`, turning an operating-system error it meets into a JournalIOError. */
-async function typedIO<T>(dir: string, action: string, task: () => Promise<T>): Promise<T> {
+async function typedIO<T>(
+  journal: string,
+  dir: string,
+  action: string,
+  task: () => Promise<T>,
+): Promise<T> {
   try {
     return await task();
   } catch (error) {
     if (error instanceof RecoveryLogError) throw error;
-    throw new JournalIOError(dir, dir, action, error);
+    throw new JournalIOError(journal, dir, action, error);
   }
 }
 
@@ -126,7 +142,8 @@ async function typedIO<T>(dir: string, action: string, task: () => Promise<T>): 
  */
 async function clearUnfinishedCreate(storage: JournalStorage, root: string): Promise<void> {
   const entries = await storage.readdir(root);
-  if (entries.includes(META_FILE)) throw new JournalExistsError(root, `${META_FILE} already exists`);
+  if (entries.includes(META_FILE))
+    throw new JournalExistsError(root, `${META_FILE} already exists`);
   const leftovers: string[] = [];
   for (const entry of entries) {
     if (entry.startsWith(`${META_FILE}.tmp-`)) {
@@ -216,7 +233,7 @@ export class FileJournal implements Journal {
     name: string,
     options: FileJournalOptions = {},
   ): Promise<FileJournal> {
-    return typedIO(resolve(dir), 'create a journal in', async () => {
+    return typedIO(resolve(dir), resolve(dir), 'create a journal in', async () => {
       const problem = journalNameProblem(name);
       if (problem !== undefined) throw new InvalidJournalNameError(name, problem);
       const storage = options.storage ?? nodeStorage;
@@ -235,7 +252,7 @@ export class FileJournal implements Journal {
    * lock (a read-only disk is fine); the first append starts a writer epoch.
    */
   static async open(dir: string, options: FileJournalOptions = {}): Promise<FileJournal> {
-    return typedIO(resolve(dir), 'open the journal in', async () => {
+    return typedIO(resolve(dir), resolve(dir), 'open the journal in', async () => {
       const storage = options.storage ?? nodeStorage;
       const root = resolve(dir);
       const { name, version } = await readMeta(storage, root);
@@ -251,7 +268,10 @@ export class FileJournal implements Journal {
   }
 
   append(data: Uint8Array | readonly Uint8Array[], options?: AppendOptions): Promise<AppendResult> {
-    if (this.readOnly) return Promise.reject(new JournalReadOnlyError(this.name, this.dir));
+    // A barrier writes nothing, so a read-only journal answers it too.
+    if (this.readOnly && (!isEmpty(data) || options?.unionRegisters !== undefined)) {
+      return Promise.reject(new JournalReadOnlyError(this.name, this.dir));
+    }
     return this.queue.append(data, options);
   }
 
@@ -335,7 +355,7 @@ export class FileJournal implements Journal {
     if (this.readOnly && options.dryRun !== true) {
       throw new JournalReadOnlyError(this.name, this.dir);
     }
-    return typedIO(this.dir, 'prune', async () => {
+    return typedIO(this.name, this.dir, 'prune', async () => {
       await this.reloadChain();
       const result = await pruneFragments(
         this.storage,
@@ -503,6 +523,15 @@ export class FileJournal implements Journal {
       this.cancelConfirm();
       await this.confirming;
       if (this.broken !== undefined) throw this.broken;
+      if (entries.every((entry) => entry.size === 0 && entry.unionRegisters === undefined)) {
+        // Only barriers (and register checks): they write nothing, so they need neither the lock
+        // nor an epoch. Answer them at the latest head and registers we can see.
+        await this.followOthers();
+        const top = this.top()?.index;
+        const plan = planBatch(this.name, entries, this.currentHead(), top?.registers ?? {});
+        this.queue.settle(plan, false);
+        return;
+      }
       if (!this.lock.held) {
         await this.lock.acquire(this.lockTimeoutMs);
         if (!this.swept) {
@@ -526,8 +555,13 @@ export class FileJournal implements Journal {
         } catch (error) {
           // Another writer fenced our epoch: nothing of this batch committed. Continue in a new
           // epoch after theirs, checking registers against their state.
-          if (error instanceof FencedError && attempt < MAX_FENCED_RETRIES) continue;
-          throw error;
+          if (!(error instanceof FencedError)) throw error;
+          if (attempt + 1 >= MAX_FENCED_RETRIES) {
+            throw new JournalContendedError(this.name, MAX_FENCED_RETRIES);
+          }
+          // Two writers fencing each other in turn could go on forever: back off at random.
+          await sleep(Math.random() * 2 ** Math.min(attempt, 8));
+          continue;
         }
         this.waiters.notify(owned.index.end);
         this.queue.settle(plan, true);

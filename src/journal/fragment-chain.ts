@@ -134,12 +134,16 @@ export async function discoverChain(
     if (index?.started === true) top = new Fragment(storage, dir, epoch, index);
   }
   if (top === undefined && listing.legacy) {
-    top =
-      known.get(LEGACY_EPOCH) ?? new Fragment(storage, dir, LEGACY_EPOCH, undefined, undefined);
+    top = known.get(LEGACY_EPOCH) ?? new Fragment(storage, dir, LEGACY_EPOCH, undefined, undefined);
     await top.loaded();
   }
   if (top === undefined) {
-    return { fragments: [], low: listing.prunedBelow, prunedBelow: listing.prunedBelow, topClaimed };
+    return {
+      fragments: [],
+      low: listing.prunedBelow,
+      prunedBelow: listing.prunedBelow,
+      topClaimed,
+    };
   }
   const fragments: Fragment[] = [top];
   let current = top;

@@ -9,11 +9,7 @@
  */
 import { FragmentDamage, FragmentIndex } from './fragment-index.js';
 import { crc32cCombine } from '../crc32c.js';
-import {
-  RECORD_MAGIC,
-  decodeCommitRecord,
-  type CommitRecord,
-} from './legacy-record.js';
+import { RECORD_MAGIC, decodeCommitRecord, type CommitRecord } from './legacy-record.js';
 
 export const LEGACY_EPOCH = 0;
 

@@ -5,6 +5,7 @@
  */
 import { FSM, FSMError, authorFence } from '../fsm.js';
 import type { Journal, JournalResolver } from '../journal/journal.js';
+import { JournalRangeMissingError } from '../journal/errors.js';
 import { describeSegment } from '../segment.js';
 import { crc32cUpdate } from '../wire/checksum.js';
 import { decodeRecordedOp, encodeRecordedOp } from '../wire/codec.js';
@@ -123,6 +124,8 @@ export class Playback {
   #readLog: string | undefined;
   /** Offset of the next op (or byte run) to read in #readLog. */
   #offset = 0;
+  /** The last offset jump, until an op applies after it (see #corruption). */
+  #jumped: { from: number; to: number } | undefined;
   /** Head of #readLog to read through before "at the head" can be believed. */
   #readThrough = 0;
 
@@ -297,8 +300,6 @@ export class Playback {
         return false;
       case 'jump': {
         const segment = this.#fsm.nextHintedSegment;
-        // The jump passed the end of the segment still to be read: its ops are gone. (Gazette
-        // tests `<`, missing a jump to exactly the segment's end.)
         if (segment !== undefined && segment.lastOffset !== 0 && segment.lastOffset <= item.to) {
           throw new PossibleDataLossError(
             log,
@@ -313,6 +314,7 @@ export class Playback {
           message: `recovery log offset jump in ${log} from ${item.from} to ${item.to}`,
         });
         this.#offset = item.to;
+        this.#jumped = { from: item.from, to: item.to };
         return false;
       }
       case 'garbage':
@@ -407,6 +409,7 @@ export class Playback {
     const op = this.#decode(item, log);
     const outcome = this.#apply(op, item.payload);
     const kind = opKind(op);
+    this.#jumped = undefined; // the op after the jump was fine (or lenient skipped it)
     if (outcome === 'applied') {
       this.#stats.opsApplied++;
       // Only creates, unlinks and writes touch staged files; links and properties take effect
@@ -528,7 +531,22 @@ export class Playback {
     detail: string,
     cause?: unknown,
   ): K {
-    if (!this.#c.lenient) throw new CorruptLogError(kind, log, offset, detail, { cause });
+    if (!this.#c.lenient) {
+      const error = new CorruptLogError(kind, log, offset, detail, { cause });
+      // Right after an offset jump, the jump is the cause: the journal no longer holds the bytes
+      // (pruned, or lost) and the hints needed them. Say which, rather than "a sequence gap".
+      const jumped = this.#jumped;
+      if (jumped !== undefined) {
+        throw new JournalRangeMissingError(
+          log,
+          jumped.from,
+          jumped.to,
+          `that these hints need (the first op after the gap, at ${offset}: ${detail})`,
+          error,
+        );
+      }
+      throw error;
+    }
     this.#c.onWarning?.({ kind, log, offset, message: `skipped (lenient): ${detail}` });
     return kind;
   }

@@ -11,6 +11,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,13 +27,11 @@ import {
   JournalNotFoundError,
   RegisterMismatchError,
 } from '../../src/journal/errors.js';
-import { crc32c, encodeCommitRecord } from '../../src/journal/commit-record.js';
 import {
   nodeStorage,
   type JournalStorage,
   type StorageFileHandle,
 } from '../../src/journal/storage.js';
-import { withSeededBug } from '../../src/testing/faults.js';
 import { bytesOf, concatBytes, journalContract, readAll } from './journal-contract.js';
 import type { ChildCommand } from '../fixtures/journal-child.js';
 import {
@@ -63,6 +62,13 @@ journalContract('FileJournal', {
   },
 });
 
+/** The journal's files, without the lock's (identity files of processes that ran are swept lazily). */
+function journalFiles(entries: readonly string[]): string[] {
+  return entries.filter((entry) => !entry.startsWith('lock')).sort();
+}
+
+const ourPidNamespace = readlinkSync('/proc/self/ns/pid');
+
 async function fileSize(path: string): Promise<number> {
   return (await stat(path)).size;
 }
@@ -88,8 +94,14 @@ describe('FileJournal', function () {
       );
       assert.deepEqual(await reopened.append(bytesOf(3, 4)), { begin: 157, end: 160 });
       await reopened.close();
-      // Nothing but the journal's own files is left behind.
-      assert.deepEqual((await readdir(dir)).sort(), ['commits', 'data', 'journal.json']);
+      // Nothing but the journal's own files is left behind: one fragment per writer epoch.
+      assert.deepEqual(journalFiles(await readdir(dir)), [
+        '0000000001.data',
+        '0000000001.index',
+        '0000000002.data',
+        '0000000002.index',
+        'journal.json',
+      ]);
     });
 
     it('create refuses a directory that already holds a journal, and invalid names', async function () {
@@ -117,7 +129,11 @@ describe('FileJournal', function () {
       const journal = await FileJournal.create(dir, 'restarted/log');
       await journal.append(bytesOf(10, 1));
       await journal.close();
-      assert.deepEqual((await readdir(dir)).sort(), ['commits', 'data', 'journal.json']);
+      assert.deepEqual(journalFiles(await readdir(dir)), [
+        '0000000001.data',
+        '0000000001.index',
+        'journal.json',
+      ]);
       assert.equal((await FileJournal.open(dir)).name, 'restarted/log');
 
       const other = join(await scratchDir(), 'other');
@@ -134,8 +150,7 @@ describe('FileJournal', function () {
     it('an operating-system error at open is a JournalIOError naming the directory', async function () {
       const dir = join(await scratchDir(), 'log');
       await (await FileJournal.create(dir, 'io/log')).close();
-      await rm(join(dir, 'data'));
-      await mkdir(join(dir, 'data')); // a directory where the data file should be
+      await mkdir(join(dir, '0000000001.index')); // a directory where an index file should be
       await assert.rejects(FileJournal.open(dir), (error: unknown) => {
         assert.ok(error instanceof JournalIOError);
         assert.equal(error.code, 'JournalIO');
@@ -203,130 +218,6 @@ describe('FileJournal', function () {
     });
   });
 
-  describe('recovery on open', function () {
-    let dir: string;
-    let dataPath: string;
-    let commitsPath: string;
-    const first = bytesOf(300, 1);
-    const second = bytesOf(200, 2);
-
-    beforeEach(async function () {
-      dir = join(await scratchDir(), 'log');
-      dataPath = join(dir, 'data');
-      commitsPath = join(dir, 'commits');
-      const journal = await FileJournal.create(dir, 'torn/log');
-      await journal.append(first, { unionRegisters: { author: 'a' } });
-      await journal.append(second);
-      await journal.close();
-    });
-
-    /** Reopens, checks the committed content survived, and that appending continues cleanly. */
-    async function expectIntact(commitsSize: number): Promise<void> {
-      const journal = await FileJournal.open(dir);
-      assert.equal(await journal.head(), 500);
-      assert.deepEqual(await journal.registers(), { author: 'a' });
-      assert.deepEqual(await readAll(journal), concatBytes([first, second]));
-      assert.equal(await fileSize(dataPath), 500, 'data tail cut');
-      assert.equal(await fileSize(commitsPath), commitsSize, 'commits tail cut');
-      assert.deepEqual(await journal.append(bytesOf(9, 3)), { begin: 500, end: 509 });
-      await journal.close();
-      const again = await FileJournal.open(dir);
-      assert.deepEqual(await readAll(again), concatBytes([first, second, bytesOf(9, 3)]));
-      await again.close();
-    }
-
-    /** A commit record for `payload` appended at the head, with `crcOf` as its checksummed data. */
-    function forgedRecord(payload: Uint8Array, crcOf: Uint8Array): Uint8Array {
-      return encodeCommitRecord({
-        begin: 500,
-        end: 500 + payload.byteLength,
-        dataCrc: crc32c(crcOf),
-        registersAt: 0, // the first record carries {author: 'a'}
-      });
-    }
-
-    it('cuts bytes of an unfinished append from the data file', async function () {
-      const commitsSize = await fileSize(commitsPath);
-      await appendFile(dataPath, bytesOf(777, 9));
-      await expectIntact(commitsSize);
-    });
-
-    it('cuts a torn commit record', async function () {
-      const commitsSize = await fileSize(commitsPath);
-      const payload = bytesOf(40, 8);
-      await appendFile(dataPath, payload);
-      await appendFile(commitsPath, forgedRecord(payload, payload).subarray(0, 30));
-      await expectIntact(commitsSize);
-    });
-
-    it('cuts garbage after the last commit record', async function () {
-      const commitsSize = await fileSize(commitsPath);
-      await appendFile(commitsPath, bytesOf(123, 5));
-      await expectIntact(commitsSize);
-    });
-
-    it('reports a last record whose data does not match (data is synced before its record)', async function () {
-      const payload = bytesOf(64, 8);
-      await appendFile(dataPath, bytesOf(64, 99)); // the wrong bytes
-      await appendFile(commitsPath, forgedRecord(payload, payload));
-      await assert.rejects(FileJournal.open(dir), (error: unknown) => {
-        assert.ok(error instanceof JournalCorruptError);
-        assert.equal(error.file, dataPath);
-        assert.equal(error.offset, 500);
-        return true;
-      });
-    });
-
-    it('reports a last record whose data is missing', async function () {
-      const commitsSize = await fileSize(commitsPath);
-      const payload = bytesOf(64, 8);
-      await appendFile(
-        commitsPath,
-        encodeCommitRecord({
-          begin: 500,
-          end: 564,
-          dataCrc: crc32c(payload),
-          registersAt: commitsSize,
-          registers: { author: 'zombie' },
-        }),
-      );
-      await assert.rejects(FileJournal.open(dir), { code: 'JournalCorrupt' });
-    });
-
-    it('keeps a last record whose data did reach the disk', async function () {
-      const payload = bytesOf(64, 8);
-      await appendFile(dataPath, payload);
-      await appendFile(commitsPath, forgedRecord(payload, payload));
-      const journal = await FileJournal.open(dir);
-      assert.equal(await journal.head(), 564);
-      assert.deepEqual(await readAll(journal), concatBytes([first, second, payload]));
-      await journal.close();
-    });
-
-    it('reports damage inside the last commit, naming its offset', async function () {
-      const data = await readFile(dataPath);
-      data[400] = (data[400] as number) ^ 0xff; // inside the second (last) commit
-      await writeFile(dataPath, data);
-      await assert.rejects(FileJournal.open(dir), (error: unknown) => {
-        assert.ok(error instanceof JournalCorruptError);
-        assert.equal(error.file, dataPath);
-        assert.equal(error.offset, first.byteLength);
-        return true;
-      });
-    });
-
-    it('reports a record that does not continue the previous one', async function () {
-      const payload = bytesOf(10, 8);
-      await appendFile(dataPath, payload);
-      await appendFile(
-        commitsPath,
-        encodeCommitRecord({ begin: 490, end: 500, dataCrc: crc32c(payload), registersAt: 0 }),
-      );
-      await appendFile(commitsPath, bytesOf(5, 5)); // forces the forward scan
-      await assert.rejects(FileJournal.open(dir), { code: 'JournalCorrupt' });
-    });
-  });
-
   describe('storage faults', function () {
     /** node:fs, with `beforeDatasync` run (and awaited) before every fdatasync. */
     function storageWith(beforeDatasync: () => void | Promise<void>): JournalStorage {
@@ -367,21 +258,22 @@ describe('FileJournal', function () {
       });
     }
 
-    it('a failed fdatasync rejects the batch, takes its record back and fails the journal', async function () {
+    it('a failed fdatasync rejects the batch, writes no record for it and fails the journal', async function () {
       const dir = join(await scratchDir(), 'log');
       const failing = { on: false };
       const journal = await FileJournal.create(dir, 'eio/log', {
         storage: failingStorage(failing),
       });
       await journal.append(bytesOf(10, 1));
-      const commitsSize = await fileSize(join(dir, 'commits'));
+      const indexSize = await fileSize(join(dir, '0000000001.index'));
       failing.on = true;
       await assert.rejects(journal.append(bytesOf(20, 2)), (error: unknown) => {
         assert.ok(error instanceof JournalWriteError);
         assert.equal((error.cause as { code?: string }).code, 'EIO');
         return true;
       });
-      assert.equal(await fileSize(join(dir, 'commits')), commitsSize, 'record rolled back');
+      // The data's sync failed before its record was written: no record claims the batch.
+      assert.equal(await fileSize(join(dir, '0000000001.index')), indexSize, 'no record written');
       failing.on = false;
       await assert.rejects(journal.append(bytesOf(1, 3)), JournalFailedError);
       await journal.close();
@@ -391,38 +283,23 @@ describe('FileJournal', function () {
       await reopened.close();
     });
 
-    it('seeded bug noTornTailCut keeps torn bytes in the log (calibration)', async function () {
-      const dir = join(await scratchDir(), 'log');
-      const journal = await FileJournal.create(dir, 'seeded/torn');
-      await journal.append(bytesOf(10, 1));
-      await journal.close();
-      await appendFile(join(dir, 'data'), bytesOf(7, 9));
-      const buggy = await withSeededBug('noTornTailCut', () => FileJournal.open(dir));
-      assert.equal(await buggy.head(), 17);
-      await buggy.close();
-      const healthy = await FileJournal.open(dir);
-      assert.equal(await healthy.head(), 17, 'the torn bytes were committed by the bug');
-      await healthy.close();
-    });
-
-    it('seeded bug ackBeforeSync resolves appends before their sync (calibration)', async function () {
+    it('an append does not resolve while its fdatasync is stalled', async function () {
       let release!: () => void;
       const stalled = new Promise<void>((resolve) => (release = resolve));
       let stall = false;
       const storage = storageWith(() => (stall ? stalled : undefined));
-      const journal = await FileJournal.create(join(await scratchDir(), 'log'), 'seeded/ack', {
+      const journal = await FileJournal.create(join(await scratchDir(), 'log'), 'stalled/ack', {
         storage,
       });
       stall = true;
-      const acked = await withSeededBug('ackBeforeSync', async () => {
-        const append = journal.append(bytesOf(4, 1));
-        return Promise.race([
-          append.then(() => true),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 200)),
-        ]);
-      });
-      assert.equal(acked, true, 'acknowledged while its sync was still stalled');
+      const append = journal.append(bytesOf(4, 1));
+      const early = await Promise.race([
+        append.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 200)),
+      ]);
+      assert.equal(early, false, 'acknowledged while its sync was still stalled');
       release();
+      assert.deepEqual(await append, { begin: 0, end: 4 });
       await journal.close();
     });
   });
@@ -434,7 +311,7 @@ describe('FileJournal', function () {
       return child.pid;
     };
     const lockContent = (pid: number, token: string): string =>
-      JSON.stringify({ pid, host: hostname(), bootId: '', token });
+      JSON.stringify({ pid, host: hostname(), bootId: '', pidNamespace: ourPidNamespace, token });
 
     it('breaks a lock left by a dead process', async function () {
       const dir = join(await scratchDir(), 'log');
@@ -446,7 +323,11 @@ describe('FileJournal', function () {
       );
       assert.deepEqual(await journal.append(bytesOf(5, 1)), { begin: 0, end: 5 });
       await journal.close();
-      assert.deepEqual((await readdir(dir)).sort(), ['commits', 'data', 'journal.json']);
+      assert.deepEqual(journalFiles(await readdir(dir)), [
+        '0000000001.data',
+        '0000000001.index',
+        'journal.json',
+      ]);
     });
 
     it('waits for a live holder, then fails with JournalLocked naming it', async function () {

@@ -1,0 +1,488 @@
+/**
+ * The file journal's fragments (format v2), tried the way an adversary would: damage anywhere,
+ * torn tails, two writers that both believe they hold the lock, a paused holder, read-only
+ * storage, pruning, and a version 1 journal. Each case listed in issue 8 is a test here.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileJournal } from '../../src/journal/file.js';
+import {
+  JournalCorruptError,
+  JournalReadOnlyError,
+  RegisterMismatchError,
+} from '../../src/journal/errors.js';
+import { COMMIT, START, encodeRecord, decodeRecord } from '../../src/journal/fragment-record.js';
+import { encodeCommitRecord } from '../../src/journal/legacy-record.js';
+import { crc32c } from '../../src/crc32c.js';
+import { nodeStorage, type JournalStorage } from '../../src/journal/storage.js';
+import { bytesOf, concatBytes, readAll } from './journal-contract.js';
+import type { FSMHints } from '../../src/wire/types.js';
+
+const scratch: string[] = [];
+async function scratchDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'rl-fragments-'));
+  scratch.push(dir);
+  return dir;
+}
+after(async function () {
+  await Promise.all(scratch.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+const INDEX_1 = '0000000001.index';
+const DATA_1 = '0000000001.data';
+
+/** Every file's bytes and mtime, and the directory listing: to prove a call changed nothing. */
+async function snapshot(dir: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const entry of (await readdir(dir)).sort()) {
+    const info = await stat(join(dir, entry));
+    hash.update(`${entry} ${info.size} ${info.mtimeMs}\n`);
+    if (info.isFile()) hash.update(await readFile(join(dir, entry)));
+  }
+  return hash.digest('hex');
+}
+
+/** The records of an index file, parsed in order. */
+async function recordsOf(
+  path: string,
+): Promise<{ kind: number; position: number; length: number }[]> {
+  const bytes = await readFile(path);
+  const out: { kind: number; position: number; length: number }[] = [];
+  for (let at = 0; at < bytes.byteLength;) {
+    const decoded = decodeRecord(bytes, at, 0);
+    if (decoded.kind !== 'record') break;
+    out.push({ kind: decoded.record.kind, position: at, length: decoded.record.length });
+    at += decoded.record.length;
+  }
+  return out;
+}
+
+async function flipBit(path: string, position: number): Promise<void> {
+  const bytes = await readFile(path);
+  bytes[position] = (bytes[position] as number) ^ 0x10;
+  await writeFile(path, bytes);
+}
+
+/** Waits for the idle writer's confirmation (an empty COMMIT after the last one). */
+async function settle(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 60));
+}
+
+const first = bytesOf(300, 1);
+const second = bytesOf(200, 2);
+
+/** A journal with two commits whose writer "crashed" (never closed): its fragment is open. */
+async function crashedJournal(): Promise<string> {
+  const dir = join(await scratchDir(), 'log');
+  const journal = await FileJournal.create(dir, 'torn/log');
+  await journal.append(first, { unionRegisters: { author: 'a' } });
+  await journal.append(second);
+  await settle(); // the confirmation lands; then the process "dies" without close()
+  return dir;
+}
+
+describe('FileJournal fragments', function () {
+  this.timeout(20_000);
+
+  describe('torn tails and damage', function () {
+    it('a torn tail is never cut and never read; the next writer starts a fragment of its own', async function () {
+      const dir = await crashedJournal();
+      await appendFile(join(dir, DATA_1), bytesOf(777, 9)); // an unfinished batch's bytes
+      await appendFile(join(dir, INDEX_1), Buffer.alloc(30, 0xab)); // a torn record
+      const tornIndex = await readFile(join(dir, INDEX_1));
+      const tornData = await readFile(join(dir, DATA_1));
+
+      const journal = await FileJournal.open(dir);
+      assert.equal(await journal.head(), 500);
+      assert.deepEqual(await journal.registers(), { author: 'a' });
+      assert.deepEqual(await readAll(journal), concatBytes([first, second]));
+      assert.deepEqual(await journal.append(bytesOf(9, 3)), { begin: 500, end: 509 });
+      await journal.close();
+      // Nothing was cut: the old fragment's files still start with every byte they held.
+      const index = await readFile(join(dir, INDEX_1));
+      assert.deepEqual(index.subarray(0, tornIndex.byteLength), tornIndex);
+      assert.deepEqual(await readFile(join(dir, DATA_1)), tornData);
+      const again = await FileJournal.open(dir);
+      assert.deepEqual(await readAll(again), concatBytes([first, second, bytesOf(9, 3)]));
+      await again.close();
+    });
+
+    it('reading never modifies a file, even after a crash left a torn tail', async function () {
+      const dir = await crashedJournal();
+      await appendFile(join(dir, INDEX_1), Buffer.alloc(30, 0xab));
+      const before = await snapshot(dir);
+      for (const options of [{}, { readOnly: true }]) {
+        const journal = await FileJournal.open(dir, options);
+        await readAll(journal);
+        await journal.head();
+        await journal.registers();
+        await journal.fragments();
+        await journal.append(new Uint8Array(0)); // a barrier writes nothing either
+        await journal.close();
+      }
+      assert.equal(await snapshot(dir), before);
+    });
+
+    it('read-only: refuses appends with a typed error and works on storage that refuses writes', async function () {
+      const dir = await crashedJournal();
+      const refuse = (): never => {
+        throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+      };
+      const readOnlyDisk: JournalStorage = {
+        ...nodeStorage,
+        open: (path, flags) => (flags === 'r' ? nodeStorage.open(path, flags) : refuse()),
+        writeFile: refuse,
+        link: refuse,
+        rename: refuse,
+        unlink: refuse,
+        mkdir: refuse,
+      };
+      const journal = await FileJournal.open(dir, { storage: readOnlyDisk, readOnly: true });
+      assert.deepEqual(await readAll(journal), concatBytes([first, second]));
+      assert.deepEqual(await journal.append(new Uint8Array(0)), { begin: 500, end: 500 });
+      await assert.rejects(journal.append(bytesOf(1, 1)), JournalReadOnlyError);
+      await journal.close();
+    });
+
+    it('one bit flipped in the LAST commit record, once confirmed, is a JournalCorruptError', async function () {
+      const dir = await crashedJournal();
+      const records = await recordsOf(join(dir, INDEX_1));
+      // START, COMMIT(first), COMMIT(second), COMMIT(empty: the confirmation)
+      assert.deepEqual(
+        records.map((r) => r.kind),
+        [START, COMMIT, COMMIT, COMMIT],
+      );
+      const last = records[2]!;
+      const before = await snapshot(dir);
+      await flipBit(join(dir, INDEX_1), last.position + 20);
+      const damaged = await snapshot(dir);
+      assert.notEqual(damaged, before);
+      await assert.rejects(FileJournal.open(dir, { readOnly: true }), (error: unknown) => {
+        assert.ok(error instanceof JournalCorruptError);
+        assert.equal(error.file, join(dir, INDEX_1));
+        assert.equal(error.offset, last.position);
+        return true;
+      });
+      assert.equal(await snapshot(dir), damaged, 'the evidence is kept');
+    });
+
+    it('a sealed fragment: one bit flipped in its last commit record is a JournalCorruptError', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'sealed/log');
+      await journal.append(first);
+      await journal.append(second);
+      await journal.close(); // SEAL: confirms the last commit and checksums the fragment
+      const records = await recordsOf(join(dir, INDEX_1));
+      const lastData = records.filter((r) => r.kind === COMMIT).at(-1)!;
+      await flipBit(join(dir, INDEX_1), lastData.position + 17);
+      await assert.rejects(FileJournal.open(dir), JournalCorruptError);
+    });
+
+    it('the documented window: a damaged last commit record that nothing confirms reads as unfinished', async function () {
+      // What a writer that died between an acknowledgement and its confirmation leaves, with the
+      // last record then damaged by the medium: indistinguishable from a torn write (README).
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'window/log')).close();
+      const start = encodeRecord(
+        {
+          kind: START,
+          epoch: 1,
+          token: 'deadbeefdeadbeef',
+          begin: 0,
+          prevEpoch: 0,
+          prevDataCrc: 0,
+          registers: {},
+        },
+        0,
+      );
+      const c1 = encodeRecord(
+        { kind: COMMIT, begin: 0, end: 300, dataCrc: crc32c(first) },
+        start.readUInt32LE(start.byteLength - 4),
+      );
+      const c2 = encodeRecord(
+        { kind: COMMIT, begin: 300, end: 500, dataCrc: crc32c(second) },
+        c1.readUInt32LE(c1.byteLength - 4),
+      );
+      c2[20] ^= 0x10;
+      await writeFile(join(dir, INDEX_1), Buffer.concat([start, c1, c2]));
+      await writeFile(join(dir, DATA_1), concatBytes([first, second]));
+      const journal = await FileJournal.open(dir, { readOnly: true });
+      assert.equal(await journal.head(), 300);
+      await journal.close();
+    });
+
+    it('bit rot in an OLD commit record followed by a torn tail is corruption, never a truncation', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'rot/log');
+      for (let i = 0; i < 20; i += 1) await journal.append(bytesOf(10, i));
+      await settle();
+      const records = await recordsOf(join(dir, INDEX_1));
+      await flipBit(join(dir, INDEX_1), records[1]!.position + 18); // the first commit
+      await appendFile(join(dir, INDEX_1), Buffer.alloc(25, 0x5a)); // and an ordinary torn tail
+      const damaged = await snapshot(dir);
+      await assert.rejects(FileJournal.open(dir), (error: unknown) => {
+        assert.ok(error instanceof JournalCorruptError);
+        assert.equal(error.offset, records[1]!.position);
+        return true;
+      });
+      assert.equal(await snapshot(dir), damaged);
+    });
+
+    it('a damaged data byte anywhere is a JournalCorruptError when read, naming file and offset', async function () {
+      const dir = await crashedJournal();
+      await flipBit(join(dir, DATA_1), 100); // inside the first, old commit
+      const journal = await FileJournal.open(dir, { readOnly: true });
+      assert.equal(await journal.head(), 500);
+      await assert.rejects(journal.read(0, { blocking: false }), (error: unknown) => {
+        assert.ok(error instanceof JournalCorruptError);
+        assert.equal(error.file, join(dir, DATA_1));
+        assert.equal(error.offset, 0);
+        return true;
+      });
+      // Bytes of an intact commit are still served.
+      assert.deepEqual((await journal.read(300, { blocking: false })).bytes, second);
+      await journal.close();
+    });
+  });
+
+  describe('two writers', function () {
+    /** node:fs, except that taking the append lock always succeeds: both "hold" it. */
+    const brokenLock: JournalStorage = {
+      ...nodeStorage,
+      link: async (existing, path) => {
+        if (path.endsWith('/lock') || path.endsWith('/lock-want')) return;
+        await nodeStorage.link(existing, path);
+      },
+      unlink: async (path) => {
+        if (path.endsWith('/lock') || path.endsWith('/lock-want')) return;
+        await nodeStorage.unlink(path);
+      },
+    };
+
+    it('two writers that both believe they hold the lock never lose or overwrite an acknowledged append', async function () {
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'race/log')).close();
+      const a = await FileJournal.open(dir, { storage: brokenLock });
+      const b = await FileJournal.open(dir, { storage: brokenLock });
+      const acked: { bytes: Uint8Array; begin: number; end: number }[] = [];
+      const writer = async (journal: FileJournal, seed: number): Promise<void> => {
+        for (let i = 0; i < 60; i += 1) {
+          const bytes = bytesOf(17 + ((i * 7) % 50), seed * 1000 + i);
+          const result = await journal.append(bytes);
+          acked.push({ bytes, ...result });
+        }
+      };
+      await Promise.all([writer(a, 1), writer(b, 2)]);
+      await Promise.all([a.close(), b.close()]);
+      const reader = await FileJournal.open(dir, { readOnly: true });
+      const content = await readAll(reader);
+      assert.equal(content.byteLength, await reader.head());
+      await reader.close();
+      // Every acknowledged append sits whole at the offsets it was given; they tile the journal.
+      acked.sort((x, y) => x.begin - y.begin);
+      let offset = 0;
+      for (const { bytes, begin, end } of acked) {
+        assert.equal(begin, offset, 'acknowledged ranges tile the journal');
+        assert.equal(end - begin, bytes.byteLength);
+        assert.deepEqual(content.subarray(begin, end), bytes);
+        offset = end;
+      }
+      assert.equal(offset, content.byteLength);
+      const fragments = (await readdir(dir)).filter((entry) => entry.endsWith('.index'));
+      assert.ok(fragments.length >= 2, `the writers took turns (${fragments.length} fragments)`);
+    });
+
+    it('a paused lock holder loses the lock after the lease; fencing keeps it out when it resumes', async function () {
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'paused/log')).close();
+      let resume!: () => void;
+      const paused = new Promise<void>((resolve) => (resume = resolve));
+      let pause = false;
+      let reached!: () => void;
+      const atPause = new Promise<void>((resolve) => (reached = resolve));
+      const zombie = await FileJournal.open(dir, {
+        hooks: {
+          beforeSync: async () => {
+            if (!pause) return;
+            reached();
+            await paused; // SIGSTOP between its write and its sync, holding the lock
+          },
+        },
+      });
+      await zombie.append(bytesOf(10, 1), { unionRegisters: { author: 'zombie' } });
+      pause = true;
+      const stuck = zombie.append(bytesOf(10, 2), { checkRegisters: { author: 'zombie' } });
+      await atPause;
+
+      const successor = await FileJournal.open(dir, { lockLeaseMs: 200, lockTimeoutMs: 10_000 });
+      const started = performance.now();
+      assert.deepEqual(
+        await successor.append(bytesOf(5, 3), { unionRegisters: { author: 'successor' } }),
+        { begin: 10, end: 15 },
+      );
+      assert.ok(performance.now() - started < 5_000, 'the lease, not the zombie, bounds the wait');
+
+      resume();
+      await assert.rejects(stuck, RegisterMismatchError);
+      await zombie.close();
+      assert.deepEqual(await readAll(successor), concatBytes([bytesOf(10, 1), bytesOf(5, 3)]));
+      await successor.close();
+      const reader = await FileJournal.open(dir, { readOnly: true });
+      assert.deepEqual(await reader.registers(), { author: 'successor' });
+      assert.deepEqual(await readAll(reader), concatBytes([bytesOf(10, 1), bytesOf(5, 3)]));
+      await reader.close();
+    });
+  });
+
+  describe('roll and prune', function () {
+    function hintsAt(offset: number): FSMHints {
+      return {
+        log: 'prune/log',
+        liveNodes: [
+          {
+            fnode: 1,
+            segments: [
+              {
+                author: 1,
+                firstSeqNo: 1,
+                lastSeqNo: 1,
+                firstOffset: offset,
+                firstChecksum: 0,
+                lastOffset: 0,
+                log: '',
+              },
+            ],
+          },
+        ],
+        properties: [],
+      };
+    }
+
+    it('rolls fragments at fragmentBytes and prunes whole fragments below what every hints need', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'prune/log', { fragmentBytes: 1000 });
+      const parts: Uint8Array[] = [];
+      for (let i = 0; i < 40; i += 1) {
+        parts.push(bytesOf(100, i));
+        await journal.append(parts[i]!);
+      }
+      const fragments = await journal.fragments();
+      assert.equal(fragments.length, 4);
+      fragments.forEach((f, i) => {
+        assert.equal(f.begin, i * 1000);
+        assert.equal(f.end, Math.min(4000, (i + 1) * 1000));
+        assert.equal(f.state, i < 3 ? 'sealed' : 'open');
+      });
+
+      const dry = await journal.prune([hintsAt(2500), hintsAt(3100)], { dryRun: true });
+      assert.deepEqual(
+        dry.deleted.map((f) => f.begin),
+        [0, 1000],
+      );
+      assert.equal((await journal.fragments()).length, 4, 'a dry run deletes nothing');
+
+      // A backup that still needs offset 1200 keeps the fragment [1000, 2000).
+      const result = await journal.prune([hintsAt(2500), hintsAt(1200)]);
+      assert.deepEqual(
+        result.deleted.map((f) => f.begin),
+        [0],
+      );
+      assert.equal(result.bytesBefore, 4000);
+      assert.equal(result.bytesAfter, 3000);
+      assert.equal(journal.low, 1000);
+      assert.ok(!(await readdir(dir)).includes(INDEX_1));
+
+      // A read below the first fragment held jumps to it (the caller decides: a Player errors).
+      const jumped = await journal.read(0, { blocking: false });
+      assert.equal(jumped.offset, 1000);
+      assert.deepEqual(await readAll(journal, 1000), concatBytes(parts.slice(10)));
+      await journal.append(bytesOf(7, 99));
+      await journal.close();
+
+      const reopened = await FileJournal.open(dir);
+      assert.equal(reopened.low, 1000);
+      assert.equal(await reopened.head(), 4007);
+      // The newest fragment is never pruned, whatever the hints say.
+      const all = await reopened.prune([hintsAt(10_000)]);
+      assert.equal((await reopened.fragments()).length, 1);
+      assert.equal(all.kept.length, 1);
+      assert.equal(reopened.low, all.kept[0]!.begin);
+      assert.deepEqual((await readAll(reopened, reopened.low)).subarray(-7), bytesOf(7, 99));
+      await reopened.close();
+    });
+
+    it('refuses to prune with hints that do not name the journal', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'prune/log', { fragmentBytes: 100 });
+      for (let i = 0; i < 5; i += 1) await journal.append(bytesOf(100, i));
+      await assert.rejects(journal.prune([{ ...hintsAt(400), log: 'other/log' }]), {
+        code: 'PruneRefused',
+      });
+      await assert.rejects(journal.prune([]), { code: 'PruneRefused' });
+      assert.equal((await journal.fragments()).length, 5);
+      await journal.close();
+    });
+  });
+
+  describe('version 1 journals', function () {
+    it('reads a version 1 journal, continues it in a fragment, and never changes its files', async function () {
+      const dir = join(await scratchDir(), 'v1');
+      await mkdir(dir);
+      await writeFile(
+        join(dir, 'journal.json'),
+        JSON.stringify({ format: 'recoverylog-file-journal', version: 1, name: 'old/log' }),
+      );
+      const r1 = encodeCommitRecord({
+        begin: 0,
+        end: 300,
+        dataCrc: crc32c(first),
+        registersAt: 0,
+        registers: { author: 'v1' },
+      });
+      const r2 = encodeCommitRecord({
+        begin: 300,
+        end: 500,
+        dataCrc: crc32c(second),
+        registersAt: 0,
+      });
+      await writeFile(join(dir, 'commits'), Buffer.concat([r1, r2]));
+      await writeFile(join(dir, 'data'), concatBytes([first, second]));
+      const journal = await FileJournal.open(dir);
+      assert.equal(await journal.head(), 500);
+      assert.deepEqual(await journal.registers(), { author: 'v1' });
+      assert.deepEqual(await readAll(journal), concatBytes([first, second]));
+      assert.deepEqual(await journal.append(bytesOf(9, 3), { checkRegisters: { author: 'v1' } }), {
+        begin: 500,
+        end: 509,
+      });
+      await journal.close();
+      assert.deepEqual(
+        await readFile(join(dir, 'data')),
+        Buffer.from(concatBytes([first, second])),
+      );
+      const meta = JSON.parse(await readFile(join(dir, 'journal.json'), 'utf8')) as {
+        version: number;
+      };
+      assert.equal(
+        meta.version,
+        2,
+        'version 1 readers now refuse the journal instead of missing bytes',
+      );
+      const again = await FileJournal.open(dir, { readOnly: true });
+      assert.deepEqual(await readAll(again), concatBytes([first, second, bytesOf(9, 3)]));
+      await again.close();
+    });
+  });
+});
