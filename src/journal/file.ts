@@ -30,7 +30,6 @@
  * JournalWriteError and this journal refuses further appends until reopened.
  */
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type {
   AppendOptions,
   AppendResult,
@@ -172,12 +171,13 @@ async function clearUnfinishedCreate(storage: JournalStorage, root: string): Pro
 export class FileJournal implements Journal {
   readonly name: string;
   readonly dir: string;
-  private chain: Chain = { fragments: [], low: 0, prunedBelow: 0, topClaimed: 0 };
+  private chain: Chain = { fragments: [], low: 0, prunedBelow: -1, topClaimed: 0 };
   private owned: OwnedFragment | undefined;
   private readonly queue: AppendQueue;
   private readonly waiters: HeadWaiters;
-  private readonly lock: DirectoryLock;
-  private readonly token = randomBytes(8).toString('hex');
+  /** Made on the first append: readers never need it (nor its random token). */
+  #lock: DirectoryLock | undefined;
+  private readonly lockLeaseMs: number;
   private readonly lockTimeoutMs: number;
   private readonly pollIntervalMs: number;
   private readonly fragmentBytes: number;
@@ -220,7 +220,12 @@ export class FileJournal implements Journal {
       onFirstWaiter: () => this.startWatching(),
       onNoWaiters: () => this.stopWatching(),
     });
-    this.lock = new DirectoryLock(storage, dir, name, options.lockLeaseMs ?? DEFAULT_LOCK_LEASE_MS);
+    this.lockLeaseMs = options.lockLeaseMs ?? DEFAULT_LOCK_LEASE_MS;
+  }
+
+  private get lock(): DirectoryLock {
+    this.#lock ??= new DirectoryLock(this.storage, this.dir, this.name, this.lockLeaseMs);
+    return this.#lock;
   }
 
   /**
@@ -391,7 +396,7 @@ export class FileJournal implements Journal {
       if (this.queue.failedWith === undefined) await owned.seal().catch(() => undefined);
       await owned.close();
     }
-    await this.lock.dispose().catch(() => undefined);
+    await this.#lock?.dispose().catch(() => undefined);
     await Promise.all(this.chain.fragments.map((fragment) => fragment.close()));
   }
 
@@ -508,7 +513,8 @@ export class FileJournal implements Journal {
       await fsyncDirectory(this.storage, this.dir);
       this.metaVersion = 2;
     }
-    const owned = await startEpoch(this.storage, this.dir, this.token);
+    // The lock's random token names this writer in its START and in the FENCEs it appends.
+    const owned = await startEpoch(this.storage, this.dir, this.lock.token);
     this.owned = owned;
     await this.reloadChain();
     return owned;
@@ -624,7 +630,7 @@ export class FileJournal implements Journal {
    * anyway, and the SEAL confirms our last commit and checksums the fragment.
    */
   private async releaseLockUnlessBusy(failed: boolean): Promise<void> {
-    if (!this.lock.held) return;
+    if (this.#lock?.held !== true) return;
     try {
       const keep = !failed && !this.closed && !(await this.lock.othersWaiting());
       if (!keep) {

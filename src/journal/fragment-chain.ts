@@ -29,7 +29,7 @@ export interface DirectoryListing {
   readonly epochs: readonly number[];
   /** A version 1 journal's `data` + `commits` files are present (epoch 0). */
   readonly legacy: boolean;
-  /** Fragments ending at or below this offset may have been deleted by prune. */
+  /** Fragments ending at or below this offset may have been deleted by prune (-1: no prune). */
   readonly prunedBelow: number;
   readonly entries: readonly string[];
 }
@@ -41,12 +41,12 @@ export async function listDirectory(
   const entries = await storage.readdir(dir);
   const epochs: number[] = [];
   let legacy = false;
-  let prunedBelow = 0;
+  let prunedBelow = -1;
   for (const entry of entries) {
     const epoch = epochOfIndexFile(entry);
     if (epoch !== undefined) epochs.push(epoch);
     else if (entry === LEGACY_COMMITS_FILE) legacy = true;
-    else if (isPruneMark(entry)) prunedBelow = Math.max(prunedBelow, pruneMarkBelow(entry) ?? 0);
+    else if (isPruneMark(entry)) prunedBelow = Math.max(prunedBelow, pruneMarkBelow(entry) ?? -1);
   }
   epochs.sort((a, b) => a - b);
   return { epochs, legacy, prunedBelow, entries };
@@ -140,7 +140,7 @@ export async function discoverChain(
   if (top === undefined) {
     return {
       fragments: [],
-      low: listing.prunedBelow,
+      low: Math.max(listing.prunedBelow, 0),
       prunedBelow: listing.prunedBelow,
       topClaimed,
     };
@@ -150,7 +150,7 @@ export async function discoverChain(
   for (;;) {
     const start = current.start;
     if (start === undefined) break; // the legacy fragment begins the journal
-    if (listing.prunedBelow > 0 && start.begin <= listing.prunedBelow) break;
+    if (start.begin <= listing.prunedBelow) break; // its predecessors were pruned
     if (start.prevEpoch === 0 && !(listing.legacy && start.begin > 0)) {
       if (start.begin !== 0) {
         throw new JournalCorruptError(

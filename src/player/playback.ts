@@ -126,6 +126,9 @@ export class Playback {
   #offset = 0;
   /** The last offset jump, until an op applies after it (see #corruption). */
   #jumped: { from: number; to: number } | undefined;
+  /** Whether a frame was read yet; and whether the next one starts the history (see 'jump'). */
+  #started = false;
+  #resync = false;
   /** Head of #readLog to read through before "at the head" can be believed. */
   #readThrough = 0;
 
@@ -315,6 +318,16 @@ export class Playback {
         });
         this.#offset = item.to;
         this.#jumped = { from: item.from, to: item.to };
+        // Hints without live files need no op from before they were built, and every prune
+        // kept what hints at least as old as these needed: the history continues at the first op
+        // the journal still holds (beyond Gazette, whose FSM would expect SeqNo 1 forever).
+        if (
+          this.#fsm.hintedSegments.length === 0 &&
+          !this.#fsm.hasRemainingHints() &&
+          !this.#started
+        ) {
+          this.#resync = true;
+        }
         return false;
       }
       case 'garbage':
@@ -407,6 +420,11 @@ export class Playback {
     waitBelow: number,
   ): Promise<boolean> {
     const op = this.#decode(item, log);
+    if (this.#resync) {
+      this.#resync = false;
+      this.#fsm.startAt(op.seqNo, op.checksum);
+    }
+    this.#started = true;
     const outcome = this.#apply(op, item.payload);
     const kind = opKind(op);
     this.#jumped = undefined; // the op after the jump was fine (or lenient skipped it)

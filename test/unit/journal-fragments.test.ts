@@ -29,6 +29,10 @@ import { crc32c } from '../../src/crc32c.js';
 import { nodeStorage, type JournalStorage } from '../../src/journal/storage.js';
 import { bytesOf, concatBytes, readAll } from './journal-contract.js';
 import type { FSMHints } from '../../src/wire/types.js';
+import { Volume } from 'memfs';
+import { FSM } from '../../src/fsm.js';
+import { Player } from '../../src/player.js';
+import { Recorder } from '../../src/recorder.js';
 
 const scratch: string[] = [];
 async function scratchDir(): Promise<string> {
@@ -484,5 +488,41 @@ describe('FileJournal fragments', function () {
       assert.deepEqual(await readAll(again), concatBytes([first, second, bytesOf(9, 3)]));
       await again.close();
     });
+  });
+});
+
+describe('hinted playback after prune', function () {
+  it('hints without live files play on a pruned journal from the first op it still holds (found by Layer 1)', async function () {
+    const dir = join(await scratchDir(), 'log');
+    const journal = await FileJournal.create(dir, 'empty/hints', { fragmentBytes: 64 });
+    const recorder = await Recorder.open({
+      journal,
+      fsm: new FSM({ log: journal.name, liveNodes: [], properties: [] }),
+      author: 7,
+      dir: '/data',
+    });
+    const t = recorder.recordCreate('/data/t');
+    recorder.recordWriteAt(t, Buffer.from('a temporary file, long enough to roll a fragment'), 0);
+    recorder.recordRemove('/data/t');
+    await recorder.barrier();
+    const a = recorder.recordCreate('/data/a');
+    recorder.recordWriteAt(a, Buffer.from('a'), 0);
+    await journal.prune([await recorder.buildHints()]); // drops t's fragments, keeps a's history
+    assert.ok(journal.low > 0, 'the first fragments were pruned');
+    recorder.recordRemove('/data/a');
+    const empty = await recorder.buildHints(); // no live files: needs no op before it
+    assert.equal(empty.liveNodes.length, 0);
+    const b = recorder.recordCreate('/data/b');
+    recorder.recordWriteAt(b, Buffer.from('second'), 0);
+    await recorder.barrier();
+    await journal.prune([empty]); // hints without live files need offset 0: nothing goes
+
+    const target = Volume.fromJSON({});
+    const player = new Player({ fs: target.promises });
+    player.finishAtWriteHead();
+    const result = await player.play({ hints: empty, dir: '/restore', journals: () => journal });
+    assert.deepEqual(target.toJSON(), { '/restore/b': 'second' });
+    assert.equal(result.fsm.nextSeqNo, recorder.fsm.nextSeqNo);
+    await journal.close();
   });
 });

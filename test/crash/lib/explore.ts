@@ -325,8 +325,7 @@ export async function exploreBitFlips(world: SimWorld, options: ExploreOptions):
   const data = imageContent(files, fragments);
   const expectation = world.ledger.expectationAt();
   const payloads = world.payloads();
-  const flips: { where: string; region: string; path: string; at: number; gapFrom?: number }[] =
-    [];
+  const flips: { where: string; region: string; path: string; at: number; gapFrom?: number }[] = [];
   for (const region of frameRegions(data)) {
     const at = Math.floor((region.begin + region.end - 1) / 2);
     const place = locate(fragments, at);
@@ -364,7 +363,10 @@ export async function exploreBitFlips(world: SimWorld, options: ExploreOptions):
     const expect =
       flip.gapFrom === undefined
         ? expectation
-        : { ...expectation, acked: Math.min(expectation.acked, framesEndingBy(data, flip.gapFrom)) };
+        : {
+            ...expectation,
+            acked: Math.min(expectation.acked, framesEndingBy(data, flip.gapFrom)),
+          };
     if (flip.gapFrom !== undefined) stats.note('bitflip-unconfirmed-last-commit');
     const check = checkRecovery(
       expect,

@@ -29,7 +29,7 @@ export function imageFragments(
     index.advance(bytes);
     if (!index.started) continue;
     const records: Decoded[] = [];
-    for (let at = 0; at < index.parsedThrough; ) {
+    for (let at = 0; at < index.parsedThrough;) {
       const decoded = decodeRecord(bytes, at, 0);
       if (decoded.kind !== 'record') break;
       records.push(decoded.record);

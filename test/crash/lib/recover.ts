@@ -45,6 +45,8 @@ export interface RecoveryResult {
 }
 
 export const DEFAULT_TARGET_DIR = '/recovered';
+/** Small fragments, so that workloads roll (seal, claim, fence, start) and crash inside rolls. */
+export const SIM_FRAGMENT_BYTES = 256;
 
 export function emptyHints(log: string): FSMHints {
   return { log, liveNodes: [], properties: [] };
@@ -56,7 +58,10 @@ export async function runRecovery(run: RecoveryRun): Promise<RecoveryResult> {
   let journal = run.journal;
   if (journal === undefined) {
     try {
-      journal = await FileJournal.open(run.journalDir, { storage: run.storage });
+      journal = await FileJournal.open(run.journalDir, {
+        storage: run.storage,
+        fragmentBytes: SIM_FRAGMENT_BYTES,
+      });
     } catch (error) {
       return { observation: { ok: false, error }, target, targetDir, stage: 'open' };
     }

@@ -31,7 +31,7 @@ import {
 } from './invariants.js';
 import { Ledger, type Expectation } from './ledger.js';
 import { LedgerJournal, type AppendLabel } from './ledger-journal.js';
-import { runRecovery, type RecoveryResult } from './recover.js';
+import { SIM_FRAGMENT_BYTES, runRecovery, type RecoveryResult } from './recover.js';
 import { recordTreeOp } from './record-op.js';
 import {
   applyTreeOp,
@@ -110,7 +110,10 @@ export class SimWorld {
   /** A machine with a new journal, owned (through a Player hand-off) by the first author. */
   static async create(options: WorldOptions = {}): Promise<SimWorld> {
     const world = new SimWorld(options);
-    const journal = await FileJournal.create(SIM_JOURNAL_DIR, SIM_LOG, { storage: world.fs });
+    const journal = await FileJournal.create(SIM_JOURNAL_DIR, SIM_LOG, {
+      storage: world.fs,
+      fragmentBytes: SIM_FRAGMENT_BYTES,
+    });
     world.ledger.journalCreatedAt = world.clock();
     world.journal = journal;
     // The canonical start: play the (empty) log and take it over with a fenced no-op.
@@ -194,6 +197,15 @@ export class SimWorld {
     const h = this.ledger.addHints(hints, at, covers);
     this.violations.push(...checkHintsAcked(h, this.ledger.ackedAt(at)));
     return hints;
+  }
+
+  /**
+   * Builds hints (the recovery point from now on) and prunes the journal below what they need:
+   * every crash during the prune, and every recovery after it, must still satisfy I1-I7.
+   */
+  async prune(): Promise<void> {
+    const hints = await this.buildHints();
+    await this.journal.prune([hints]);
   }
 
   // ---- crashing -----------------------------------------------------------------------------

@@ -92,6 +92,19 @@ class BuildHintsCmd implements Cmd {
   }
 }
 
+class PruneCmd implements Cmd {
+  check(m: Readonly<Model>): boolean {
+    return !m.crashed;
+  }
+  async run(m: Model, r: Real): Promise<void> {
+    await r.world.prune();
+    afterRun(m, r);
+  }
+  toString(): string {
+    return 'Prune';
+  }
+}
+
 interface CrashSpec {
   kind: 'keep-all' | 'drop-all' | 'prefix' | 'torn-last' | 'garbage-last' | 'zeros-last' | 'random';
   /** Fraction used for prefix length / tear position. */
@@ -317,6 +330,7 @@ const commandArbs: fc.Arbitrary<Cmd>[] = [
     { weight: 12, arbitrary: fc.oneof(...opArbs) },
     { weight: 3, arbitrary: fc.constant(new SyncCmd()) },
     { weight: 2, arbitrary: fc.constant(new BuildHintsCmd()) },
+    { weight: 1, arbitrary: fc.constant(new PruneCmd()) },
     { weight: 2, arbitrary: crashArb },
     { weight: 8, arbitrary: fc.constant(new RecoverCmd()) },
     { weight: 1, arbitrary: fc.boolean().map((race) => new HandoffCmd(race)) },

@@ -21,13 +21,13 @@ function envInt(name: string, fallback: number): number {
 
 export const knobs = {
   /** fast-check sequences (SIM_FC_RUNS). */
-  fcRuns: envInt('SIM_FC_RUNS', 4000),
+  fcRuns: envInt('SIM_FC_RUNS', 2500),
   /** Longest exhaustive workload (SIM_MAX_OPS). */
   maxOps: envInt('SIM_MAX_OPS', 3),
   /** Longer workloads run under all three wait patterns (SIM_ALL_PATTERNS=0: one each, rotating). */
   allPatterns: envInt('SIM_ALL_PATTERNS', 1) === 1,
   /** Workloads up to this length tear their last append at every byte under every wait pattern. */
-  everyByteOps: envInt('SIM_EVERY_BYTE_OPS', 3),
+  everyByteOps: envInt('SIM_EVERY_BYTE_OPS', 2),
   /** Saved corpus cases per run at most (a broken build must not write thousands). */
   maxSavedCases: envInt('SIM_MAX_SAVED_CASES', 5),
 };
