@@ -162,12 +162,21 @@ export {
   UnfinishedPlaybackError,
   UnknownFnodeError,
   UnknownPathError,
+  InvalidRerecordPolicyError,
   UntrackedFileError,
   WriteHeadRegressionError,
 } from './recorder-errors.js';
 export {
+  DEFAULT_RERECORD_FILES_PER_RUN,
+  pinningFiles,
+  type PinningFile,
+  type RerecordPolicy,
+  type RerecordResult,
+} from './rerecord.js';
+export {
   RecordedFileHandle,
   RecordedFs,
+  type RecordedFsOptions,
   type AccessMode,
   type BaseFileHandle,
   type BaseFs,

@@ -10,9 +10,23 @@
  * recorded offset of every write is exactly where its bytes landed, even with concurrent calls.
  */
 import { constants } from 'node:fs';
-import { NotSupportedError, PropertyNotUtf8Error, UntrackedFileError } from './recorder-errors.js';
-import type { Recorder } from './recorder.js';
-import type { Fnode } from './wire/types.js';
+import { NamespaceGate } from './namespace-gate.js';
+import {
+  InvalidRerecordPolicyError,
+  NotSupportedError,
+  PropertyNotUtf8Error,
+  UntrackedFileError,
+} from './recorder-errors.js';
+import type { Recorder, WaitOptions } from './recorder.js';
+import {
+  checkMaxFiles,
+  checkRerecordPolicy,
+  pinningFiles,
+  pinsTooMuch,
+  type RerecordPolicy,
+  type RerecordResult,
+} from './rerecord.js';
+import type { Fnode, FSMHints } from './wire/types.js';
 
 /** What RecordedFs needs of a stat result (node:fs Stats and memfs Stats both fit). */
 export interface BaseStats {
@@ -58,6 +72,14 @@ export interface BaseFs {
   readdir(path: string): Promise<unknown[]>;
   stat(path: string): Promise<BaseStats>;
   lstat(path: string): Promise<BaseStats>;
+}
+
+export interface RecordedFsOptions {
+  /**
+   * Re-record long-lived files before building hints (see buildHints() and RerecordPolicy), so
+   * that no live file keeps more than about `maxPinnedBytes` of log from being pruned.
+   */
+  rerecord?: RerecordPolicy;
 }
 
 export type OpenFlags = string | number;
@@ -389,14 +411,37 @@ export class RecordedFileHandle {
   }
 }
 
+/** Reads a file from its start to its end, through a handle. */
+async function readWhole(handle: BaseFileHandle): Promise<Uint8Array> {
+  let buffer = Buffer.allocUnsafe(Number((await handle.stat()).size) + 1);
+  let length = 0;
+  for (;;) {
+    if (length === buffer.length) buffer = Buffer.concat([buffer, Buffer.allocUnsafe(length)]);
+    const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+    if (bytesRead === 0) return buffer.subarray(0, length);
+    length += bytesRead;
+  }
+}
+
 function notSupported(operation: string, detail: string): Promise<never> {
   return Promise.reject(new NotSupportedError(operation, detail));
 }
 
-/** A Node `fs/promises`-shaped file system that records mutations under `recorder.dir`. */
+/**
+ * A Node `fs/promises`-shaped file system that records mutations under `recorder.dir`, and can
+ * re-record long-lived files so that pruning can pass them (rerecord, rerecordPinning, buildHints).
+ */
 export class RecordedFs {
   readonly recorder: Recorder;
   readonly base: BaseFs;
+  readonly #policy: Required<RerecordPolicy> | undefined;
+  /** Held shared by calls that change what a path names; exclusively by a re-record's open. */
+  readonly #gate = new NamespaceGate();
+  /**
+   * Re-recorded files: old Fnode -> new one, while tasks queued under the old one may still run
+   * (a truncation queued behind the re-record must truncate the file under its new identity).
+   */
+  readonly #successors = new Map<Fnode, Fnode>();
   /** Known file sizes, by Fnode (appends land at the end; it must be known exactly). */
   readonly #sizes = new Map<Fnode, number>();
   /** Open writable handles by Fnode: an O_TRUNC open gives their file a new identity. */
@@ -404,9 +449,11 @@ export class RecordedFs {
   /** Per-Fnode queues serialising appends, whose offsets depend on each other. */
   readonly #queues = new Map<Fnode, Promise<unknown>>();
 
-  constructor(recorder: Recorder, base: BaseFs) {
+  constructor(recorder: Recorder, base: BaseFs, options: RecordedFsOptions = {}) {
     this.recorder = recorder;
     this.base = base;
+    this.#policy =
+      options.rerecord === undefined ? undefined : checkRerecordPolicy(options.rerecord);
   }
 
   /**
@@ -419,6 +466,15 @@ export class RecordedFs {
       const base = await this.base.open(path, flags, mode);
       return new RecordedFileHandle(this, base, access, undefined);
     }
+    return this.#gate.shared(() => this.#openForWriting(path, flags, mode, access));
+  }
+
+  async #openForWriting(
+    path: string,
+    flags: OpenFlags,
+    mode: number | undefined,
+    access: AccessMode,
+  ): Promise<RecordedFileHandle> {
     const rel = this.#validatePath(path, 'open for writing');
     this._assertUsable();
     if (this.recorder.isPropertyPath(path)) {
@@ -481,7 +537,11 @@ export class RecordedFs {
    * Renames a file. Renaming onto a property path (e.g. IDENTITY) records the file's content,
    * which must be valid UTF-8. Directories holding recorded files cannot be renamed.
    */
-  async rename(oldPath: string, newPath: string): Promise<void> {
+  rename(oldPath: string, newPath: string): Promise<void> {
+    return this.#gate.shared(() => this.#rename(oldPath, newPath));
+  }
+
+  async #rename(oldPath: string, newPath: string): Promise<void> {
     const from = this.#validatePath(oldPath, 'rename');
     const to = this.#validatePath(newPath, 'rename onto');
     this._assertUsable();
@@ -529,7 +589,11 @@ export class RecordedFs {
   }
 
   /** Adds a hard link `newPath` to the file at `existingPath`. */
-  async link(existingPath: string, newPath: string): Promise<void> {
+  link(existingPath: string, newPath: string): Promise<void> {
+    return this.#gate.shared(() => this.#link(existingPath, newPath));
+  }
+
+  async #link(existingPath: string, newPath: string): Promise<void> {
     this.#validatePath(existingPath, 'link from');
     const to = this.#validatePath(newPath, 'link onto');
     this._assertUsable();
@@ -550,7 +614,11 @@ export class RecordedFs {
   }
 
   /** Removes a file. */
-  async unlink(path: string): Promise<void> {
+  unlink(path: string): Promise<void> {
+    return this.#gate.shared(() => this.#unlink(path));
+  }
+
+  async #unlink(path: string): Promise<void> {
     const rel = this.#validatePath(path, 'unlink');
     this._assertUsable();
     if (this.recorder.isPropertyPath(path)) {
@@ -561,7 +629,11 @@ export class RecordedFs {
   }
 
   /** Removes a file (`force` ignores a missing one). Removing directories is not supported. */
-  async rm(path: string, options?: { force?: boolean; recursive?: boolean }): Promise<void> {
+  rm(path: string, options?: { force?: boolean; recursive?: boolean }): Promise<void> {
+    return this.#gate.shared(() => this.#rm(path, options));
+  }
+
+  async #rm(path: string, options?: { force?: boolean; recursive?: boolean }): Promise<void> {
     const rel = this.#validatePath(path, 'rm');
     this._assertUsable();
     if (this.recorder.isPropertyPath(path)) {
@@ -588,7 +660,11 @@ export class RecordedFs {
    * Truncates a file. Only length 0 can be recorded (as a new, empty file); other lengths throw
    * NotSupportedError before touching the file.
    */
-  async truncate(path: string, len = 0): Promise<void> {
+  truncate(path: string, len = 0): Promise<void> {
+    return this.#gate.shared(() => this.#truncate(path, len));
+  }
+
+  async #truncate(path: string, len: number): Promise<void> {
     const rel = this.#validatePath(path, 'truncate');
     if (len !== 0) {
       throw new NotSupportedError(
@@ -675,6 +751,131 @@ export class RecordedFs {
   }
 
   // ----------------------------------------------------------------------------------------
+  // Re-recording long-lived files (beyond Gazette; see rerecord.ts).
+
+  /**
+   * Re-records the file at `path`: its current bytes become a new file identity, with all its
+   * hard links, in one append (Recorder.recordRerecord), so the log before it can be pruned once
+   * no other live file needs it. The directory does not change. Atomic with respect to the
+   * application: writes and truncations of the file wait behind it (the file's write queue), and
+   * so the recorded bytes are exactly the file's; calls that change what a path names wait while
+   * it opens the file. Resolves undefined when the file was removed or replaced (truncated) while
+   * it waited: its history then starts afresh anyway. The file is read into memory whole.
+   */
+  async rerecord(path: string): Promise<RerecordResult | undefined> {
+    const rel = this.#validatePath(path, 'rerecord');
+    this._assertUsable();
+    if (this.recorder.isPropertyPath(path)) {
+      throw new NotSupportedError(
+        'rerecord',
+        `${rel} is a property path; properties are kept whole in the hints and pin no log`,
+      );
+    }
+    if (this.recorder.fnodeAt(path) === undefined) {
+      const stats = await this.base.lstat(path); // A missing path fails here, with ENOENT.
+      if (stats.isFile()) throw new UntrackedFileError(path, 'rerecord');
+      throw new NotSupportedError('rerecord', `${rel} is not a file`);
+    }
+    return this.#rerecord(() => this.recorder.fnodeAt(path));
+  }
+
+  /**
+   * Re-records the live files whose recorded history begins below `belowOffset` of the log,
+   * lowest first, at most `maxFiles` of them (default: all), one after the other as
+   * rerecord() does. Afterwards hints no longer need the log below `belowOffset` (unless more
+   * files than `maxFiles` pinned it), and FileJournal.prune can delete the fragments there.
+   */
+  async rerecordPinning(options: {
+    belowOffset: number;
+    maxFiles?: number;
+  }): Promise<RerecordResult[]> {
+    const { belowOffset, maxFiles = Number.MAX_SAFE_INTEGER } = options;
+    if (!Number.isSafeInteger(belowOffset) || belowOffset < 0) {
+      throw new InvalidRerecordPolicyError(
+        `belowOffset must be a non-negative integer, got ${String(belowOffset)}`,
+      );
+    }
+    checkMaxFiles('maxFiles', maxFiles);
+    this._assertUsable();
+    const results: RerecordResult[] = [];
+    const log = this.recorder.journal.name;
+    for (const file of pinningFiles(this.recorder.fsm, log, belowOffset)) {
+      if (results.length >= maxFiles) break;
+      const result = await this.#rerecord(() => file.fnode);
+      if (result !== undefined) results.push(result);
+    }
+    return results;
+  }
+
+  /**
+   * The Recorder's hints (Recorder.buildHints: only durable ops), after re-recording what the
+   * `rerecord` policy given to the constructor asks for: the live files pinning more than
+   * `maxPinnedBytes` of log besides their own bytes, lowest first, at most `maxFilesPerRun`.
+   * Without a policy, the same as `recorder.buildHints()`.
+   */
+  async buildHints(options?: WaitOptions): Promise<FSMHints> {
+    const policy = this.#policy;
+    if (policy !== undefined) {
+      this._assertUsable();
+      const head = this.recorder.writeHead;
+      const below = head - policy.maxPinnedBytes;
+      const log = this.recorder.journal.name;
+      let done = 0;
+      for (const file of below > 0 ? pinningFiles(this.recorder.fsm, log, below) : []) {
+        if (done >= policy.maxFilesPerRun) break;
+        const worth = (size: number): boolean => pinsTooMuch(policy, head, file.firstOffset, size);
+        if ((await this.#rerecord(() => file.fnode, worth)) !== undefined) done++;
+      }
+    }
+    return this.recorder.buildHints(options);
+  }
+
+  /**
+   * Re-records the live file `pick()` names once the gate is ours (undefined: nothing to do).
+   * 1. Under the exclusive gate (no call is between changing a path and recording it, so the
+   *    directory is as the Recorder believes), open the file by one of its paths.
+   * 2. In the file's write queue (no write or truncation of it in flight), unless it died or was
+   *    replaced meanwhile, read it through that handle (the same file, even if renamed since)
+   *    and, in the same synchronous step, record the swap with the links it has now (a path
+   *    change still between its real call and its recording is recorded after the swap, by
+   *    path, so onto the new identity) and move handles, size and queue to the new identity.
+   * `worth(size)`, when given, can decline the file once its exact size is known.
+   */
+  async #rerecord(
+    pick: () => Fnode | undefined,
+    worth?: (size: number) => boolean,
+  ): Promise<RerecordResult | undefined> {
+    const opened = await this.#gate.exclusive(async () => {
+      this._assertUsable();
+      const fnode = pick();
+      const links = fnode === undefined ? undefined : this.recorder.fsm.liveNodes.get(fnode)?.links;
+      const [first] = links ?? [];
+      if (fnode === undefined || first === undefined) return undefined;
+      return { fnode, handle: await this.base.open(this.#absolute(first), 'r') };
+    });
+    if (opened === undefined) return undefined;
+    const { fnode, handle } = opened;
+    try {
+      return await this._serialized(fnode, async () => {
+        this._assertUsable();
+        if (this.recorder.linkCount(fnode) === 0) return undefined;
+        if (worth !== undefined && !worth(Number((await handle.stat()).size))) return undefined;
+        const content = await readWhole(handle);
+        this._assertUsable();
+        const node = this.recorder.fsm.liveNodes.get(fnode);
+        if (node === undefined) return undefined; // All its links were removed meanwhile.
+        const paths = [...node.links].map((rel) => this.#absolute(rel));
+        const fresh = this.recorder.recordRerecord(fnode, content);
+        this.#successors.set(fnode, fresh);
+        this.#renewIdentity(fnode, fresh, content.length);
+        return { paths, from: fnode, to: fresh, bytes: content.length };
+      });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------
   // Internals shared with RecordedFileHandle (underscore: not part of the public API).
 
   /** @internal Throws the recorder's failure, so nothing is changed that cannot be recorded. */
@@ -726,8 +927,15 @@ export class RecordedFs {
     return this._serialized(fnode, () => this.#truncateFnode(fnode, truncate));
   }
 
-  async #truncateFnode(fnode: Fnode, truncate: () => Promise<void>): Promise<void> {
+  async #truncateFnode(queued: Fnode, truncate: () => Promise<void>): Promise<void> {
     this._assertUsable();
+    // Re-recorded while this waited: the same file, under its new identity.
+    let fnode = queued;
+    let next = this.#successors.get(fnode);
+    while (next !== undefined) {
+      fnode = next;
+      next = this.#successors.get(fnode);
+    }
     const links = this.recorder.fsm.liveNodes.get(fnode)?.links;
     if (links === undefined) {
       await truncate(); // The file has no name left: nothing a playback could see.
@@ -775,10 +983,24 @@ export class RecordedFs {
     return fnode;
   }
 
-  /** `old` was replaced by the empty file `fresh` (truncation): move handles and size over. */
-  #renewIdentity(old: Fnode, fresh: Fnode): void {
+  /**
+   * The file `old` goes on as `fresh` (a truncation: empty; a re-record: `size` bytes). Called in
+   * `old`'s write queue: handles, size and the queue move over, so that writes on `fresh` come
+   * after those still queued on `old`, as the file system applies them.
+   */
+  #renewIdentity(old: Fnode, fresh: Fnode, size = 0): void {
     this.#sizes.delete(old);
-    this.#sizes.set(fresh, 0);
+    this.#sizes.set(fresh, size);
+    const tail = this.#queues.get(old);
+    if (tail !== undefined) {
+      this.#queues.set(fresh, tail);
+      void tail.then(() => {
+        if (this.#queues.get(fresh) === tail) this.#queues.delete(fresh);
+        this.#successors.delete(old);
+      });
+    } else {
+      this.#successors.delete(old);
+    }
     const handles = this.#handles.get(old);
     if (handles === undefined) return;
     this.#handles.delete(old);

@@ -79,10 +79,10 @@ export class PathExistsError extends RecoveryLogError {
 /** A write names an fnode that is not a live file of the Recorder. */
 export class UnknownFnodeError extends RecoveryLogError {
   readonly fnode: number;
-  constructor(fnode: number, log: string) {
+  constructor(fnode: number, log: string, what = 'a write to') {
     super(
       'UnknownFnodeError',
-      `cannot record a write to fnode ${fnode}: it is not a live file of the recorder of log ` +
+      `cannot record ${what} fnode ${fnode}: it is not a live file of the recorder of log ` +
         `${JSON.stringify(log)} (never created, or every link to it was removed)`,
     );
     this.fnode = fnode;
@@ -236,5 +236,12 @@ export class FsmJournalMismatchError extends RecoveryLogError {
     this.log = log;
     this.head = head;
     this.playedThrough = playedThrough;
+  }
+}
+
+/** A re-record policy (RecordedFs option `rerecord`) or request with an unusable value. */
+export class InvalidRerecordPolicyError extends RecoveryLogError {
+  constructor(detail: string) {
+    super('InvalidRerecordPolicy', `invalid re-record policy: ${detail}`);
   }
 }

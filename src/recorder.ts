@@ -89,11 +89,18 @@ export interface WaitOptions {
 
 /** The op-specific part of a RecordedOp; the Recorder stamps the rest. */
 type OpBody = Pick<RecordedOp, 'create' | 'link' | 'unlink' | 'write' | 'property'>;
+/** An op and, for a Write, its data (which follows the op's frame). */
+interface OpPart {
+  body: OpBody;
+  payload?: Uint8Array;
+}
 
 const EMPTY = new Uint8Array(0);
 /** With a flush delay, queued frames beyond this size are appended at once (bounds memory). */
 const FLUSH_BYTES = 1024 * 1024;
 const NO_CHECK: AppendOptions = Object.freeze({});
+/** A re-recorded file's content is written in Write ops of at most this many bytes. */
+export const RERECORD_WRITE_BYTES = 1024 * 1024;
 
 export class Recorder {
   readonly #journal: Journal;
@@ -328,6 +335,57 @@ export class Recorder {
     });
   }
 
+  /**
+   * Records the live file `fnode` afresh, as a new file identity holding `content`, and returns
+   * the new Fnode. `content` must be the file's bytes as they are now, read while no write to it
+   * could land (RecordedFs.rerecord does this under the file's write queue). Beyond Gazette
+   * (gazette/core#236): a long-lived file's history starts in the oldest part of the log and
+   * keeps every fragment after it from being pruned; re-recorded, its history starts here.
+   *
+   * Only ops Gazette's FSM knows, in ONE append (so a Player applies all or none of them): for the
+   * first link `p`, unlink(fnode, p) and create(p), as a truncating open records; for every other
+   * link `q`, unlink(fnode, q) and link(new, q); then `content` as writes (in chunks of
+   * RERECORD_WRITE_BYTES). `fnode` loses its last link and leaves the hints with all its old
+   * segments; hard links stay together on the new Fnode; properties are untouched. The recorded
+   * directory itself does not change. Throws UnknownFnodeError (recording nothing, the Recorder
+   * stays usable) when `fnode` is not live.
+   */
+  recordRerecord(fnode: Fnode, content: Uint8Array): Fnode {
+    if (this.#failed) throw this.#failed;
+    const node = this.#fsm.liveNodes.get(fnode);
+    if (node === undefined) {
+      throw new UnknownFnodeError(fnode, this.#journal.name, 'a re-record of');
+    }
+    return this.#guard(() => {
+      const [first, ...others] = [...node.links] as [string, ...string[]];
+      // The create is the second op; a file's identity is its create's SeqNo (no hinted
+      // segments remain in a Recorder's FSM, so SeqNos run on without jumps).
+      const fresh: Fnode = this.#fsm.nextSeqNo + 1;
+      const parts: OpPart[] = [
+        { body: { unlink: { fnode, path: first } } },
+        { body: { create: { path: first } } },
+      ];
+      for (const path of others) {
+        parts.push(
+          { body: { unlink: { fnode, path } } },
+          { body: { link: { fnode: fresh, path } } },
+        );
+      }
+      for (let at = 0; at < content.length; at += RERECORD_WRITE_BYTES) {
+        const chunk = content.subarray(at, Math.min(content.length, at + RERECORD_WRITE_BYTES));
+        const write = {
+          fnode: fresh,
+          offset: at,
+          length: chunk.length,
+          payloadCrc32c: crc32c(chunk),
+        };
+        parts.push({ body: { write }, payload: chunk });
+      }
+      this.#sequenceParts(parts);
+      return fresh;
+    });
+  }
+
   // ----------------------------------------------------------------------------------------
   // Waiting.
 
@@ -388,30 +446,44 @@ export class Recorder {
    * copied: the caller may reuse its buffer.
    */
   #sequence(ops: readonly OpBody[], payload?: Uint8Array, options?: AppendOptions): void {
-    const encodedOps: Uint8Array[] = [];
-    for (const body of ops) {
-      const op: RecordedOp = {
-        seqNo: this.#fsm.nextSeqNo,
-        checksum: this.#fsm.nextChecksum,
-        author: this.#author,
-        ...body,
-        firstOffset: 0,
-        lastOffset: 0,
-        log: '',
-      };
-      const encoded = encodeRecordedOp(op);
-      // Meta-fields are not written; the FSM uses them for segments. The write head is a lower
-      // bound of where this append lands.
-      op.firstOffset = this.#writeHead;
-      op.log = this.#journal.name;
-      try {
-        this.#fsm.apply(op, encoded);
-      } catch (err) {
-        throw new FsmRejectedOpError(describeOp(op), this.#journal.name, err);
-      }
-      encodedOps.push(encoded);
-    }
+    const encodedOps = ops.map((body) => this.#stamp(body));
     this.#enqueue(frameOps(encodedOps, payload), options ?? this.#recordOptions);
+  }
+
+  /** As #sequence, for a unit in which several ops carry data (each right after its frame). */
+  #sequenceParts(parts: readonly OpPart[]): void {
+    const encodedOps = parts.map(({ body }) => this.#stamp(body));
+    this.#enqueue(
+      frameParts(
+        encodedOps,
+        parts.map(({ payload }) => payload),
+      ),
+      this.#recordOptions,
+    );
+  }
+
+  /** Stamps one op from the FSM, encodes it and applies it; returns its encoding. */
+  #stamp(body: OpBody): Uint8Array {
+    const op: RecordedOp = {
+      seqNo: this.#fsm.nextSeqNo,
+      checksum: this.#fsm.nextChecksum,
+      author: this.#author,
+      ...body,
+      firstOffset: 0,
+      lastOffset: 0,
+      log: '',
+    };
+    const encoded = encodeRecordedOp(op);
+    // Meta-fields are not written; the FSM uses them for segments. The write head is a lower
+    // bound of where this append lands.
+    op.firstOffset = this.#writeHead;
+    op.log = this.#journal.name;
+    try {
+      this.#fsm.apply(op, encoded);
+    } catch (err) {
+      throw new FsmRejectedOpError(describeOp(op), this.#journal.name, err);
+    }
+    return encoded;
   }
 
   /**
@@ -630,6 +702,32 @@ function frameOps(encodedOps: readonly Uint8Array[], payload: Uint8Array | undef
     at += FRAME_HEADER_LENGTH + op.length;
   }
   if (payload !== undefined) out.set(payload, at);
+  return out;
+}
+
+/** As frameOps, with each op's data (if any) right after its own frame. */
+function frameParts(
+  encodedOps: readonly Uint8Array[],
+  payloads: readonly (Uint8Array | undefined)[],
+): Uint8Array {
+  let total = 0;
+  for (let i = 0; i < encodedOps.length; i++) {
+    total += FRAME_HEADER_LENGTH + encodedOps[i]!.length + (payloads[i]?.length ?? 0);
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < encodedOps.length; i++) {
+    const op = encodedOps[i]!;
+    out.set(FRAME_MAGIC, at);
+    out.writeUInt32LE(op.length, at + 4);
+    out.set(op, at + FRAME_HEADER_LENGTH);
+    at += FRAME_HEADER_LENGTH + op.length;
+    const payload = payloads[i];
+    if (payload !== undefined) {
+      out.set(payload, at);
+      at += payload.length;
+    }
+  }
   return out;
 }
 

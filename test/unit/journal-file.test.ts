@@ -1,15 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import {
-  mkdir,
-  mkdtemp,
-  readFile,
-  readdir,
-  rm,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { readlinkSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -327,6 +318,36 @@ describe('FileJournal', function () {
         '0000000001.index',
         'journal.json',
       ]);
+    });
+
+    it('a lock whose pid now belongs to an unrelated live process is taken over after the lease', async function () {
+      // On v1 this blocked every append forever: the pid is alive, so the lock never looked stale.
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'lock/reused')).close();
+      await writeFile(join(dir, 'lock'), lockContent(process.ppid, 'feedfacefeedface'));
+      const journal = await FileJournal.open(dir, { lockLeaseMs: 150, lockTimeoutMs: 10_000 });
+      const started = Date.now();
+      assert.deepEqual(await journal.append(bytesOf(5, 1)), { begin: 0, end: 5 });
+      assert.ok(Date.now() - started < 5_000);
+      await journal.close();
+    });
+
+    it('a holder in another pid namespace is judged by the lease only, never by its pid', async function () {
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'lock/namespace')).close();
+      // A dead pid here, but recorded from another namespace (a container sharing the volume):
+      // its pid means nothing to us, so it is not broken at once.
+      const holder = JSON.parse(lockContent(deadPid(), 'feedfacefeedface')) as Record<
+        string,
+        unknown
+      >;
+      holder.pidNamespace = 'pid:[4026531999]';
+      await writeFile(join(dir, 'lock'), JSON.stringify(holder));
+      const journal = await FileJournal.open(dir, { lockLeaseMs: 400, lockTimeoutMs: 10_000 });
+      const started = Date.now();
+      await journal.append(bytesOf(5, 1));
+      assert.ok(Date.now() - started >= 350, 'waited for the lease, not for the pid');
+      await journal.close();
     });
 
     it('waits for a live holder, then fails with JournalLocked naming it', async function () {
