@@ -526,3 +526,57 @@ describe('hinted playback after prune', function () {
     await journal.close();
   });
 });
+
+describe('hinted playback reads verified bytes', function () {
+  it('one bit flipped in the write offset of an op hinted playback reads is a typed error, never wrong bytes', async function () {
+    // On v1, `play --hints` exited 0 with "AAAAAABB" for "AABBAAAA": nothing checked the op.
+    const dir = join(await scratchDir(), 'log');
+    const journal = await FileJournal.create(dir, 'hinted/flip');
+    const recorder = await Recorder.open({
+      journal,
+      fsm: new FSM({ log: journal.name, liveNodes: [], properties: [] }),
+      author: 9,
+      dir: '/data',
+    });
+    const f = recorder.recordCreate('/data/f');
+    recorder.recordWriteAt(f, Buffer.from('AAAAAAAA'), 0);
+    await recorder.barrier();
+    recorder.recordWriteAt(f, Buffer.from('BB'), 2); // the last op before the hinted gap
+    await recorder.barrier();
+    const g = recorder.recordCreate('/data/g'); // a dead file: its ops are a gap hints skip
+    recorder.recordWriteAt(g, Buffer.from('g'.repeat(100)), 0);
+    recorder.recordRemove('/data/g');
+    await recorder.barrier();
+    const h = recorder.recordCreate('/data/h');
+    recorder.recordWriteAt(h, Buffer.from('h'), 0);
+    const hints = await recorder.buildHints();
+    const segments = hints.liveNodes.flatMap((node) => node.segments);
+    assert.deepEqual(
+      segments.map((segment) => [segment.firstSeqNo, segment.lastSeqNo]),
+      [
+        [1, 3],
+        [7, 8],
+      ],
+      'a hinted gap',
+    );
+    await journal.close();
+    // Flip the low bit of the byte before "BB": the op's last field, the write's offset 2 -> 3.
+    const data = await readFile(join(dir, DATA_1));
+    const at = data.indexOf(Buffer.from('BB')) - 1;
+    data[at] = (data[at] as number) ^ 0x01;
+    await writeFile(join(dir, DATA_1), data);
+    const reopened = await FileJournal.open(dir, { readOnly: true });
+    const target = Volume.fromJSON({});
+    const player = new Player({ fs: target.promises });
+    player.finishAtWriteHead();
+    await assert.rejects(
+      player.play({ hints, dir: '/restore', journals: () => reopened }),
+      (error: unknown) => {
+        assert.ok(error instanceof JournalCorruptError, String(error));
+        return true;
+      },
+    );
+    assert.deepEqual(target.toJSON(), {}, 'no wrong byte reached the target');
+    await reopened.close();
+  });
+});
