@@ -13,12 +13,13 @@ import { JournalCorruptError } from './errors.js';
 import { FragmentIndex } from './fragment-index.js';
 import {
   LEGACY_COMMITS_FILE,
+  dataFile,
   epochOfIndexFile,
   indexFile,
   isPruneMark,
   pruneMarkBelow,
 } from './fragment-layout.js';
-import { Fragment, advanceIndex, errorCode } from './fragment-io.js';
+import { Fragment, advanceIndex, errorCode, settleUnconfirmed } from './fragment-io.js';
 import { START, decodeRecord, RECORD_MAX_BYTES, type StartRecord } from './fragment-record.js';
 import { LEGACY_EPOCH } from './legacy-fragment.js';
 import type { JournalStorage } from './storage.js';
@@ -131,7 +132,10 @@ export async function discoverChain(
       break;
     }
     const index = await loadIndexIfPresent(storage, dir, epoch);
-    if (index?.started === true) top = new Fragment(storage, dir, epoch, index);
+    if (index?.started === true) {
+      await settleUnconfirmed(storage, join(dir, dataFile(epoch)), index);
+      top = new Fragment(storage, dir, epoch, index);
+    }
   }
   if (top === undefined && listing.legacy) {
     top = known.get(LEGACY_EPOCH) ?? new Fragment(storage, dir, LEGACY_EPOCH, undefined, undefined);

@@ -75,6 +75,13 @@ export class FragmentIndex {
   readonly commitCrcs: number[] = [];
   /** Records read (all kinds), for listings. */
   records = 0;
+  /**
+   * Set while the last data commit is not confirmed by a later record (each COMMIT and SEAL
+   * carries the CRC of the record before it): what the fragment was before it. Its data and its
+   * record are synced together, so after a crash the record may be durable without its data: an
+   * unconfirmed commit whose data does not match is an unfinished write (see dropUnconfirmed).
+   */
+  unconfirmed: { readonly dataCrc: number; readonly registers: Registers } | undefined;
 
   constructor(readonly epoch: number) {}
 
@@ -204,6 +211,7 @@ export class FragmentIndex {
           this.state = 'sealed';
           this.closedBy = record;
           this.lastCrc = record.crc;
+          this.unconfirmed = undefined;
           return;
         }
         if (record.begin !== this.end) {
@@ -213,7 +221,9 @@ export class FragmentIndex {
               `ends at ${this.end}`,
           );
         }
+        this.unconfirmed = undefined; // this record confirms the one before it
         if (record.end > record.begin) {
+          this.unconfirmed = { dataCrc: this.dataCrc, registers: this.registers };
           this.commitBegins.push(record.begin);
           this.commitEnds.push(record.end);
           this.commitCrcs.push(record.dataCrc);
@@ -225,6 +235,23 @@ export class FragmentIndex {
         return;
       }
     }
+  }
+
+  /**
+   * Forgets the unconfirmed last commit: its data did not reach the disk whole, so it was never
+   * acknowledged (an acknowledgement waits for both syncs). The one case this cannot tell from
+   * media damage is documented in the README ("a damaged last commit").
+   */
+  dropUnconfirmed(): void {
+    const before = this.unconfirmed;
+    if (before === undefined) return;
+    this.commitBegins.pop();
+    this.commitEnds.pop();
+    this.commitCrcs.pop();
+    this.end = this.commitEnds.at(-1) ?? this.begin;
+    this.dataCrc = before.dataCrc;
+    this.registers = before.registers;
+    this.unconfirmed = undefined;
   }
 
   /** Index of the commit holding byte `offset` (begin ≤ offset < end), or -1. */

@@ -129,6 +129,48 @@ export async function advanceIndex(
   }
 }
 
+/**
+ * Checks the data of the fragment's unconfirmed last commit, if any (see FragmentIndex
+ * .unconfirmed), and forgets that commit when the data does not match: after a crash that is an
+ * unfinished write. `dataPath` holds journal offset `index.begin` at position 0.
+ */
+export async function settleUnconfirmed(
+  storage: JournalStorage,
+  dataPath: string,
+  index: FragmentIndex,
+  /**
+   * A writer continuing the fragment's history: make the kept data durable first (its writer
+   * may have died between the write and its sync; the page cache still holds it).
+   */
+  syncKept = false,
+): Promise<void> {
+  if (index.unconfirmed === undefined) return;
+  const begin = index.commitBegins.at(-1) as number;
+  const end = index.commitEnds.at(-1) as number;
+  const expected = index.commitCrcs.at(-1) as number;
+  let handle: StorageFileHandle;
+  try {
+    handle = await storage.open(dataPath, 'r');
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+    index.dropUnconfirmed();
+    return;
+  }
+  try {
+    let crc = 0;
+    for (let at = begin; at < end; at += IO_CHUNK) {
+      const length = Math.min(IO_CHUNK, end - at);
+      const bytes = await readFully(handle, at - index.begin, length);
+      crc = crc32cUpdate(crc, bytes);
+      if (bytes.byteLength < length) break;
+    }
+    if (crc !== expected) index.dropUnconfirmed();
+    else if (syncKept) await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** One fragment as readers see it: the chain position, the index (loaded on demand), the data. */
 export class Fragment {
   readonly indexPath: string;
@@ -181,6 +223,11 @@ export class Fragment {
           ? await loadLegacyIndex(this.storage, this.indexPath)
           : await loadIndex(this.storage, this.indexPath, this.epoch);
       const expected = this.expected;
+      // The next writer judged our unconfirmed last commit unfinished (its data did not match):
+      // its START says where this fragment ends.
+      if (expected !== undefined && index.end !== expected.end && index.unconfirmed !== undefined) {
+        index.dropUnconfirmed();
+      }
       if (
         expected !== undefined &&
         (index.begin !== expected.begin ||

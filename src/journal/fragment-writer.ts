@@ -1,20 +1,21 @@
 /**
  * OwnedFragment: the one fragment a writer epoch appends to. Commit protocol for a batch:
  *
- *   1. write the batch's bytes at their place in `<epoch>.data` and fdatasync them;
+ *   1. write the batch's bytes at their place in `<epoch>.data`;
  *   2. append a COMMIT record (begin, end, CRC, registers if changed, and the CRC of the record
  *      before it) to `<epoch>.index`, opened O_APPEND;
- *   3. read the record back at the position this writer expects it, while fdatasync of the index
- *      runs. If another writer took the journal over meanwhile, its FENCE sits at that position
- *      and our record landed after it, where no reader looks: the batch is NOT committed
+ *   3. fdatasync both files and, meanwhile, read the record back at the position this writer
+ *      expects it. If another writer took the journal over, its FENCE sits at that position and
+ *      our record landed after it, where no reader looks: the batch is NOT committed
  *      (FencedError) and nothing is acknowledged. Otherwise the record precedes any FENCE
- *      forever (appends never reorder), so once the sync returns the batch is acknowledged.
+ *      forever (appends never reorder), so once both syncs return the batch is acknowledged.
  *
- * The data is durable before its record exists, so a whole record with wrong data is damage,
- * never an unfinished commit. When the writer goes idle it appends an empty COMMIT that confirms
- * the last one (a damaged record followed by a valid one is corruption, see fragment-index.ts);
- * closing the journal or rolling to a new fragment appends a SEAL, which confirms the last
- * commit and checksums the whole fragment. No path truncates or overwrites a written byte.
+ * Each record confirms the one before it (it carries its CRC), so a damaged record followed by a
+ * valid one is corruption. The last data commit is the exception until confirmed: a crash may
+ * have kept its record and lost its data, so a mismatch there reads as an unfinished write
+ * (FragmentIndex.unconfirmed). The writer confirms it with an empty COMMIT once idle; closing
+ * the journal or rolling to a new fragment appends a SEAL, which confirms the last commit and
+ * checksums the whole fragment. No path truncates or overwrites a written byte.
  */
 import { crc32cUpdate } from '../crc32c.js';
 import type { BatchInfo, CommitHooks, PlannedBatch } from './group-commit.js';
@@ -101,14 +102,19 @@ export class OwnedFragment {
       await writing;
     }
     await hooks?.beforeSync?.(info);
-    if (plan.end > plan.begin) await this.data.datasync();
-    await this.append({
-      kind: COMMIT,
-      begin: plan.begin,
-      end: plan.end,
-      dataCrc,
-      registers: plan.registersChanged ? plan.registers : undefined,
-    });
+    // One flush's latency: the data and its record are synced together. A crash can then leave
+    // the record durable without the data; until a later record confirms it, such a commit is
+    // checked against its data and, if they differ, read as unfinished (settleUnconfirmed).
+    await this.append(
+      {
+        kind: COMMIT,
+        begin: plan.begin,
+        end: plan.end,
+        dataCrc,
+        registers: plan.registersChanged ? plan.registers : undefined,
+      },
+      plan.end > plan.begin ? this.data : undefined,
+    );
     this.unconfirmed = plan.end > plan.begin;
   }
 
@@ -132,7 +138,8 @@ export class OwnedFragment {
     this.unconfirmed = false;
   }
 
-  private async append(record: FragmentRecord): Promise<void> {
+  /** Appends `record`; resolves once it (and `alsoSync`, when given) is durable. */
+  private async append(record: FragmentRecord, alsoSync?: StorageFileHandle): Promise<void> {
     if (this.ended) throw new FencedError(this.epoch);
     const encoded = encodeRecord(record, this.index.lastCrc);
     const position = this.indexSize;
@@ -140,6 +147,7 @@ export class OwnedFragment {
     const [back] = await Promise.all([
       readFully(this.indexFile, position, encoded.byteLength),
       this.indexFile.datasync(),
+      alsoSync?.datasync(),
     ]);
     if (!back.equals(encoded)) {
       // A FENCE (or, after a crash of ours, anything) is where our record should be.

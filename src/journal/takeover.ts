@@ -21,7 +21,14 @@ import { join } from 'node:path';
 import { JournalCorruptError } from './errors.js';
 import { FragmentIndex } from './fragment-index.js';
 import { dataFile, indexFile } from './fragment-layout.js';
-import { advanceIndex, errorCode, loadLegacyIndex, readFully, writeFully } from './fragment-io.js';
+import {
+  advanceIndex,
+  errorCode,
+  loadLegacyIndex,
+  readFully,
+  settleUnconfirmed,
+  writeFully,
+} from './fragment-io.js';
 import { FENCE, START, decodeRecord, encodeRecord } from './fragment-record.js';
 import { OwnedFragment } from './fragment-writer.js';
 import { listDirectory } from './fragment-chain.js';
@@ -111,7 +118,11 @@ async function fencePredecessors(
     let index = await loadIndex(storage, dir, epoch);
     if (index === undefined) continue; // pruned long ago, or a claim that crashed before its file
     if (!index.closed) index = await fence(storage, dir, epoch, { epoch: claimed, token });
-    if (index.started) return index;
+    if (index.started) {
+      // Fenced: what it committed is final. Its last commit may be unfinished (data lost).
+      await settleUnconfirmed(storage, join(dir, dataFile(epoch)), index, true);
+      return index;
+    }
   }
   if (!legacy) return undefined;
   return loadLegacyIndex(storage, join(dir, LEGACY_COMMITS_FILE));

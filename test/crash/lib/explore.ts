@@ -326,18 +326,28 @@ export async function exploreBitFlips(world: SimWorld, options: ExploreOptions):
   const expectation = world.ledger.expectationAt();
   const payloads = world.payloads();
   const flips: { where: string; region: string; path: string; at: number; gapFrom?: number }[] = [];
+  const lastFragment = fragments.at(-1)!;
+  // The last data commit, when no later record confirms it (its data and record were synced
+  // together: damage there reads as an unfinished write, the documented window).
+  const lastRecord = lastFragment.records.at(-1);
+  const unconfirmed =
+    lastRecord !== undefined && lastRecord.kind === COMMIT && lastRecord.end > lastRecord.begin
+      ? lastRecord
+      : undefined;
   for (const region of frameRegions(data)) {
     const at = Math.floor((region.begin + region.end - 1) / 2);
     const place = locate(fragments, at);
     if (place === undefined) continue;
+    const inUnconfirmed =
+      unconfirmed !== undefined && at >= unconfirmed.begin && at < unconfirmed.end;
     flips.push({
       where: `frame ${region.frame} ${region.region} @${at}`,
       region: region.region,
       path: place.path,
       at: place.position,
+      ...(inUnconfirmed ? { gapFrom: unconfirmed.begin } : {}),
     });
   }
-  const lastFragment = fragments.at(-1)!;
   for (const fragment of fragments) {
     fragment.records.forEach((record, i) => {
       const unconfirmedLast =
