@@ -224,17 +224,22 @@ export class FragmentIndex {
         this.unconfirmed = undefined; // this record confirms the one before it
         if (record.end > record.begin) {
           this.unconfirmed = { dataCrc: this.dataCrc, registers: this.registers };
-          this.commitBegins.push(record.begin);
-          this.commitEnds.push(record.end);
-          this.commitCrcs.push(record.dataCrc);
-          this.dataCrc = crc32cCombine(this.dataCrc, record.dataCrc, record.end - record.begin);
-          this.end = record.end;
+          this.addCommit(record.begin, record.end, record.dataCrc);
         }
         if (record.registers !== undefined) this.registers = record.registers;
         this.lastCrc = record.crc;
         return;
       }
     }
+  }
+
+  /** Adds the data commit [begin, end) with its checksum (it continues the fragment). */
+  addCommit(begin: number, end: number, dataCrc: number): void {
+    this.commitBegins.push(begin);
+    this.commitEnds.push(end);
+    this.commitCrcs.push(dataCrc);
+    this.dataCrc = crc32cCombine(this.dataCrc, dataCrc, end - begin);
+    this.end = end;
   }
 
   /**

@@ -27,6 +27,7 @@
  * previous-CRC field is 0.
  */
 import { crc32c } from '../crc32c.js';
+import { checkEnvelope } from './record-envelope.js';
 import type { Registers } from './journal.js';
 import { MAX_REGISTERS_BYTES, decodeRegisters, encodeRegisters } from './registers.js';
 
@@ -183,24 +184,15 @@ function parseStartExtra(
 
 /** Decodes the record at `bytes[at]`; `position` is the index-file position of `bytes[0]`. */
 export function decodeRecord(bytes: Uint8Array, at: number, position: number): DecodeResult {
-  const available = bytes.byteLength - at;
-  if (available < 8) return { kind: 'incomplete' };
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, available);
-  if (view.getUint32(0, true) !== FRAGMENT_RECORD_MAGIC) {
-    return { kind: 'invalid', reason: 'bad magic' };
-  }
-  const length = view.getUint32(4, true);
-  if (length < RECORD_FIXED_BYTES || length > RECORD_MAX_BYTES) {
-    return { kind: 'invalid', reason: `impossible record length ${length}` };
-  }
-  if (available < length) return { kind: 'incomplete' };
-  if (view.getUint32(length - 8, true) !== length) {
-    return { kind: 'invalid', reason: 'trailer length differs from header length' };
-  }
-  const crc = crc32c(bytes.subarray(at, at + length - 4));
-  if (view.getUint32(length - 4, true) !== crc) {
-    return { kind: 'invalid', reason: 'record checksum mismatch' };
-  }
+  const envelope = checkEnvelope(
+    bytes,
+    at,
+    FRAGMENT_RECORD_MAGIC,
+    RECORD_FIXED_BYTES,
+    RECORD_MAX_BYTES,
+  );
+  if (envelope.kind !== 'ok') return envelope;
+  const { view, length, crc } = envelope;
   const kind = view.getUint8(8);
   const prevCrc = view.getUint32(12, true);
   const a = readU64(view, 16);

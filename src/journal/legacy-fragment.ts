@@ -8,7 +8,6 @@
  * followed by a valid record that continues the commits is corruption, not a torn tail.
  */
 import { FragmentDamage, FragmentIndex } from './fragment-index.js';
-import { crc32cCombine } from '../crc32c.js';
 import { RECORD_MAGIC, decodeCommitRecord, type CommitRecord } from './legacy-record.js';
 
 export const LEGACY_EPOCH = 0;
@@ -51,13 +50,7 @@ export function parseLegacyCommits(commits: Uint8Array): FragmentIndex {
           `which ended at ${index.end}`,
       );
     }
-    if (record.end > record.begin) {
-      index.commitBegins.push(record.begin);
-      index.commitEnds.push(record.end);
-      index.commitCrcs.push(record.dataCrc);
-      index.dataCrc = crc32cCombine(index.dataCrc, record.dataCrc, record.end - record.begin);
-      index.end = record.end;
-    }
+    if (record.end > record.begin) index.addCommit(record.begin, record.end, record.dataCrc);
     if (record.registers !== undefined) index.registers = record.registers;
     index.records += 1;
     at = record.position + record.length;

@@ -22,7 +22,8 @@
  *  40+n u32 L again, so the file can be parsed backwards from its end
  *  44+n u32 CRC-32C of bytes [0, 44+n) of this record
  */
-import { crc32cUpdate } from '../crc32c.js';
+import { crc32c } from '../crc32c.js';
+import { checkEnvelope } from './record-envelope.js';
 import type { Registers } from './journal.js';
 import { MAX_REGISTERS_BYTES, decodeRegisters, encodeRegisters } from './registers.js';
 
@@ -35,11 +36,6 @@ export const RECORD_TRAILER_BYTES = 8;
 export const NO_REGISTERS = -1;
 
 const U32 = 0x1_0000_0000;
-
-/** CRC-32C (Castagnoli), chained like Go's crc32.Update: pass the previous result as `seed`. */
-export function crc32c(bytes: Uint8Array, seed = 0): number {
-  return crc32cUpdate(seed, bytes);
-}
 
 export interface CommitRecord {
   /** Position of the record in the commits file. */
@@ -114,22 +110,9 @@ export type DecodeResult =
  * `bytes[0]`.
  */
 export function decodeCommitRecord(bytes: Uint8Array, at: number, position: number): DecodeResult {
-  const available = bytes.byteLength - at;
-  if (available < 8) return { kind: 'incomplete' };
-  const view = new DataView(bytes.buffer, bytes.byteOffset + at, available);
-  if (view.getUint32(0, true) !== RECORD_MAGIC) return { kind: 'invalid', reason: 'bad magic' };
-  const length = view.getUint32(4, true);
-  if (length < RECORD_FIXED_BYTES || length > RECORD_MAX_BYTES) {
-    return { kind: 'invalid', reason: `impossible record length ${length}` };
-  }
-  if (available < length) return { kind: 'incomplete' };
-  if (view.getUint32(length - 8, true) !== length) {
-    return { kind: 'invalid', reason: 'trailer length differs from header length' };
-  }
-  const crc = crc32c(bytes.subarray(at, at + length - 4));
-  if (view.getUint32(length - 4, true) !== crc) {
-    return { kind: 'invalid', reason: 'record checksum mismatch' };
-  }
+  const envelope = checkEnvelope(bytes, at, RECORD_MAGIC, RECORD_FIXED_BYTES, RECORD_MAX_BYTES);
+  if (envelope.kind !== 'ok') return envelope;
+  const { view, length } = envelope;
   const begin = readU64(view, 8);
   const end = readU64(view, 16);
   const registersAt = readU64(view, 24);
