@@ -136,6 +136,22 @@ export {
   type MemoryJournalOptions,
   type MemoryJournalSnapshot,
 } from './journal/index.js';
+// Journals on NATS JetStream and hints in its KV store (the NATS client packages are optional
+// peer dependencies, loaded only when one is opened).
+export {
+  JetStreamJournal,
+  JournalUnavailableError,
+  NatsClientMissingError,
+  type JetStreamJournalOptions,
+  type JetStreamPruneResult,
+  type NatsConnectOptions,
+} from './journal/index.js';
+export {
+  HintsRegressionError,
+  KvHintsStore,
+  type HintsPosition,
+  type KvHintsStoreOptions,
+} from './kv-hints-store.js';
 export { journalNameProblem } from './journal-name.js';
 
 // Recording.

@@ -20,3 +20,10 @@ export {
   type StorageFileHandle,
   type StorageStats,
 } from './storage.js';
+export {
+  JetStreamJournal,
+  type JetStreamJournalOptions,
+  type JetStreamPruneResult,
+} from './jetstream.js';
+export { JournalUnavailableError, NatsClientMissingError } from './jetstream-errors.js';
+export type { NatsConnectOptions } from './jetstream-client.js';
