@@ -63,7 +63,7 @@ import { DEFAULT_LOCK_LEASE_MS, DirectoryLock } from './file-lock.js';
 import { META_FILE, LEGACY_FORMAT_VERSION, readMeta, writeMeta } from './journal-meta.js';
 import { nodeStorage, type JournalStorage } from './storage.js';
 import { discoverChain, type Chain } from './fragment-chain.js';
-import { Fragment, errorCode } from './fragment-io.js';
+import { Fragment, errorCode, type VerifiedSpan } from './fragment-io.js';
 import { FencedError, type OwnedFragment } from './fragment-writer.js';
 import { fsyncDirectory, startEpoch } from './takeover.js';
 import { describeFragment, pruneFragments, type FragmentInfo, type PruneResult } from './prune.js';
@@ -173,6 +173,11 @@ export class FileJournal implements Journal {
   readonly dir: string;
   private chain: Chain = { fragments: [], low: 0, prunedBelow: -1, topClaimed: 0 };
   private owned: OwnedFragment | undefined;
+  /**
+   * The last verified span a read returned bytes from: a reader moving through a commit larger
+   * than its `maxBytes` is served from it without reading and checking the commit again.
+   */
+  private lastSpan: VerifiedSpan | undefined;
   private readonly queue: AppendQueue;
   private readonly waiters: HeadWaiters;
   /** Made on the first append: readers never need it (nor its random token). */
@@ -294,9 +299,12 @@ export class FileJournal implements Journal {
         const at = Math.max(offset, this.chain.low);
         const fragment = this.fragmentAt(at);
         const limit = readLength(fragment.end - at, options.maxBytes);
-        let bytes: Uint8Array;
+        let span = this.lastSpan;
         try {
-          bytes = await fragment.read(at, limit);
+          if (span === undefined || at < span.from || at >= span.to) {
+            span = await fragment.readSpan(at, limit);
+            this.lastSpan = span;
+          }
         } catch (error) {
           if (error instanceof RecoveryLogError) throw error;
           if (this.closed) throw new JournalClosedError(this.name);
@@ -307,10 +315,11 @@ export class FileJournal implements Journal {
           }
           throw new JournalIOError(this.name, fragment.dataPath, 'read', error);
         }
-        return {
-          offset: at,
-          bytes: bytes.byteLength > limit ? bytes.subarray(0, limit) : bytes,
-        };
+        const start = at - span.from;
+        const length = Math.min(limit, span.to - at);
+        // A plain Uint8Array view (what callers expect), not a Buffer.
+        const bytes = new Uint8Array(span.bytes.buffer, span.bytes.byteOffset + start, length);
+        return { offset: at, bytes };
       }
       if (!options.blocking) throw new OffsetNotYetAvailableError(this.name, offset, head);
       await this.waiters.wait(offset, options.signal);

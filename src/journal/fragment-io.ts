@@ -13,8 +13,11 @@ import type { StartRecord } from './fragment-record.js';
 
 /** At most this many buffers per writev call (Linux IOV_MAX). */
 const MAX_IOVECS = 1024;
-/** Commits larger than this are verified in chunks once, then served in pieces. */
-const LARGE_COMMIT = 256 * 1024;
+/**
+ * Commits up to this size are read and verified whole (and served from memory while a reader
+ * moves through them); larger ones are verified in chunks once, then read per request.
+ */
+const CACHED_COMMIT = 16 * 1024 * 1024;
 const IO_CHUNK = 4 * 1024 * 1024;
 
 export async function readFully(
@@ -171,6 +174,13 @@ export async function settleUnconfirmed(
   }
 }
 
+/** Committed bytes [from, to) of the journal, every commit in them checked against its CRC. */
+export interface VerifiedSpan {
+  readonly from: number;
+  readonly to: number;
+  readonly bytes: Uint8Array;
+}
+
 /** One fragment as readers see it: the chain position, the index (loaded on demand), the data. */
 export class Fragment {
   readonly indexPath: string;
@@ -277,10 +287,12 @@ export class Fragment {
   }
 
   /**
-   * Committed bytes from `offset` (begin ≤ offset < end), whole commits verified against their
-   * checksums, at most about `maxBytes` (at least the rest of the commit holding `offset`).
+   * Verified committed bytes around `offset` (begin ≤ offset < end): a span [from, to) of whole
+   * commits, each checked against its CRC, starting at the commit holding `offset` and reaching
+   * about `maxBytes` past it. A commit larger than CACHED_COMMIT is verified in chunks once, and
+   * the span is then just [offset, offset + maxBytes) of it, read again.
    */
-  async read(offset: number, maxBytes: number): Promise<Uint8Array> {
+  async readSpan(offset: number, maxBytes: number): Promise<VerifiedSpan> {
     const index = await this.loaded();
     const at = index.commitAt(offset);
     if (at === -1) {
@@ -288,11 +300,11 @@ export class Fragment {
     }
     const size = (i: number): number =>
       (index.commitEnds[i] as number) - (index.commitBegins[i] as number);
-    if (size(at) > LARGE_COMMIT) return this.readLarge(index, at, offset, maxBytes);
+    if (size(at) > CACHED_COMMIT) return this.readHuge(index, at, offset, maxBytes);
     let last = at;
     while (
       last + 1 < index.commitEnds.length &&
-      size(last + 1) <= LARGE_COMMIT &&
+      size(last + 1) <= CACHED_COMMIT &&
       (index.commitEnds[last + 1] as number) - offset <= maxBytes
     ) {
       last += 1;
@@ -306,16 +318,16 @@ export class Fragment {
       this.check(index, i, crc32cUpdate(0, bytes.subarray(position, position + length)));
       position += length;
     }
-    return new Uint8Array(bytes.buffer, bytes.byteOffset + (offset - from), to - offset);
+    return { from, to, bytes };
   }
 
-  /** A commit too large to hold in memory per read: verified once in chunks, then served. */
-  private async readLarge(
+  /** A commit too large to hold in memory: verified once in chunks, then read per request. */
+  private async readHuge(
     index: FragmentIndex,
     at: number,
     offset: number,
     maxBytes: number,
-  ): Promise<Uint8Array> {
+  ): Promise<VerifiedSpan> {
     const begin = index.commitBegins[at] as number;
     const end = index.commitEnds[at] as number;
     if (!this.#verified.has(at)) {
@@ -327,7 +339,7 @@ export class Fragment {
       this.#verified.add(at);
     }
     const length = Math.min(end - offset, Math.max(maxBytes, 1));
-    return new Uint8Array(await this.readData(offset, length));
+    return { from: offset, to: offset + length, bytes: await this.readData(offset, length) };
   }
 
   private check(index: FragmentIndex, at: number, crc: number): void {
