@@ -134,7 +134,7 @@ export class DirectoryLock {
    */
   async acquire(timeoutMs: number): Promise<{ brokeStale: boolean }> {
     if (this.isHeld) return { brokeStale: false };
-    const identityIno = await this.ensureIdentity();
+    let identityIno = await this.ensureIdentity();
     const started = Date.now();
     let backoff = 1;
     let brokeStale = false;
@@ -152,6 +152,13 @@ export class DirectoryLock {
             this.isHeld = true;
             return { brokeStale };
           } catch (error) {
+            if (errorCode(error) === 'ENOENT') {
+              // Our identity file is gone (removed by hand, or by an older version's breaker):
+              // write it again rather than failing every later append.
+              this.identityIno = undefined;
+              identityIno = await this.ensureIdentity();
+              continue;
+            }
             if (errorCode(error) !== 'EEXIST') throw error;
           }
           const inspection = await this.inspect();
@@ -314,7 +321,9 @@ export class DirectoryLock {
     const moved = await this.storage.stat(aside, { bigint: true });
     if (moved.ino === stale.ino && moved.dev === stale.dev) {
       await this.storage.unlink(aside);
-      if (stale.holder !== undefined) {
+      // Only a dead holder's identity goes: one whose lease ran out may be alive (paused), and
+      // will want its identity to take the lock again.
+      if (stale.holder !== undefined && stale.stale) {
         await this.storage
           .unlink(join(this.dir, IDENTITY_PREFIX + stale.holder.token))
           .catch(() => undefined);

@@ -116,7 +116,12 @@ function isEmpty(data: Uint8Array | readonly Uint8Array[]): boolean {
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Error) return error.message;
+  try {
+    return JSON.stringify(error) ?? String(error); // not an Error: show what it is
+  } catch {
+    return String(error);
+  }
 }
 
 /** Runs `task`, turning an operating-system error it meets into a JournalIOError. */
@@ -622,6 +627,11 @@ export class FileJournal implements Journal {
         .finally(() => {
           this.batchInFlight = false;
           this.confirming = undefined;
+          // The idle-lock check skips a busy writer; a confirmation must not leave the lock
+          // held for good (it would then wait a whole lease to be taken).
+          if (this.#lock?.held === true && this.queue.pendingCount === 0 && !this.closed) {
+            this.scheduleLingerCheck();
+          }
         });
     }, CONFIRM_DELAY_MS);
     this.confirmTimer.unref?.();

@@ -351,6 +351,48 @@ describe('FileJournal', function () {
       await journal.close();
     });
 
+    it('a live writer whose lock was broken for a lapsed lease appends again (found by Layer 2)', async function () {
+      const dir = join(await scratchDir(), 'log');
+      await (await FileJournal.create(dir, 'lock/lapsed')).close();
+      const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+      let stallA: Promise<void> | undefined;
+      let stallB: Promise<void> | undefined;
+      const a = await FileJournal.open(dir, {
+        lockLeaseMs: 100,
+        hooks: { beforeSync: () => stallA },
+      });
+      const b = await FileJournal.open(dir, {
+        lockLeaseMs: 100,
+        hooks: { beforeSync: () => stallB },
+      });
+      const c = await FileJournal.open(dir, { lockLeaseMs: 10_000 });
+      await a.append(bytesOf(2, 1));
+      stallA = sleep(400);
+      const a2 = a.append(bytesOf(2, 2)); // A holds the lock through a slow batch
+      await sleep(20);
+      stallB = sleep(600);
+      const b1 = b.append(bytesOf(2, 3)); // B waits out the lease and breaks A's lock
+      await sleep(200);
+      const c1 = c.append(bytesOf(2, 4)); // C rings the doorbell
+      await a2;
+      stallA = undefined;
+      stallB = undefined;
+      await a.append(bytesOf(2, 5)); // failed with ENOENT on A's identity file before the fix
+      await Promise.all([b1, c1]);
+      await Promise.all([a.close(), b.close(), c.close()]);
+    });
+
+    it('an idle writer releases the lock soon after its last append (found by Layer 2)', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'lock/idle');
+      for (let round = 0; round < 5; round += 1) {
+        await journal.append(bytesOf(3, round));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.ok(!(await readdir(dir)).includes('lock'), `round ${round}: the lock is still held`);
+      }
+      await journal.close();
+    });
+
     it('waits for a live holder, then fails with JournalLocked naming it', async function () {
       const dir = join(await scratchDir(), 'log');
       await (await FileJournal.create(dir, 'lock/live')).close();
