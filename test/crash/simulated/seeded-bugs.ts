@@ -138,4 +138,23 @@ export const SEEDED_BUGS: readonly SeededBug[] = [
       ],
     },
   },
+  {
+    name: 'keepUnfinishedCommit',
+    how:
+      'a crash kept the last commit record but lost its data, and the journal still counts it ' +
+      '(the fragment journal syncs data and record together): recovery meets damage where there ' +
+      'was only a crash, or replays bytes never written (I2/I4)',
+    detector: 'crash-states',
+    on: {
+      kind: 'source',
+      patches: [
+        {
+          file: 'src/journal/fragment-index.ts',
+          find:
+            '    const before = this.unconfirmed;\n' + '    if (before === undefined) return;\n',
+          replace: '    const before = this.unconfirmed;\n' + '    if (before !== null) return;\n',
+        },
+      ],
+    },
+  },
 ];
