@@ -1,4 +1,5 @@
 import { RecoveryLogError } from '../errors.js';
+import type { VerbContext } from './signals.js';
 
 /**
  * The command line was wrong (unknown verb or flag, missing value): exit status 2. Subclasses
@@ -19,9 +20,10 @@ export interface Verb {
   /**
    * Runs the verb on the arguments after its name and resolves to the exit status (0 success,
    * 1 failure). Throw UsageError for a bad command line (the dispatcher prints it, exits 2);
-   * other errors are printed and exit 1.
+   * other errors are printed and exit 1. `context.signal` is aborted on SIGINT/SIGTERM: the verb
+   * must then stop, removing whatever it had half written (the dispatcher exits 130/143).
    */
-  run(argv: string[]): Promise<number>;
+  run(argv: string[], context?: VerbContext): Promise<number>;
 }
 
 /** How a flag takes values. `multiple` string flags collect every occurrence. */

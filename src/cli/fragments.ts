@@ -7,6 +7,7 @@ import { parseArgs, UsageError, type Verb } from './args.js';
 import { required } from './import-export.js';
 import { formatBytes } from './progress.js';
 import { openReadOnly } from './read-only.js';
+import { quietContext, throwIfInterrupted } from './signals.js';
 
 /** The JSON form of a fragment: FragmentInfo with its keys always in this order. */
 export function fragmentJson(info: FragmentInfo): FragmentInfo {
@@ -62,9 +63,10 @@ export const fragmentsVerb: Verb = {
     '  --json      print one JSON array of fragments (keys: epoch, begin, end, size, state,',
     '              sealed, checksum, files) and no summary',
     '',
-    'Exit status: 0 success; 1 when the journal cannot be read; 2 on a usage error.',
+    'Exit status: 0 success; 1 when the journal cannot be read; 2 on a usage error; 130/143',
+    'when interrupted by SIGINT/SIGTERM.',
   ].join('\n'),
-  async run(argv: string[]): Promise<number> {
+  async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const log = required(flags.log, '--log DIR');
@@ -72,6 +74,7 @@ export const fragmentsVerb: Verb = {
     let fragments: FragmentInfo[];
     let low: number;
     try {
+      throwIfInterrupted(context.signal);
       fragments = await journal.fragments();
       low = journal.low;
     } finally {

@@ -6,14 +6,21 @@
  */
 import { resolve } from 'node:path';
 import { RecoveryLogError } from '../errors.js';
-import { writeFileAtomically } from '../durable-file.js';
 import { encodeHints, type HintsFormat } from '../hints.js';
 import type { Journal, JournalResolver } from '../journal/journal.js';
 import { Player, type PlayStats, type TargetFileHandle, type TargetFs } from '../player.js';
 import type { FSMHints } from '../wire/types.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { required } from './import-export.js';
+import {
+  assertReplaceableOutput,
+  OutputIsTerminalError,
+  STDOUT,
+  writeAll,
+  writeOutputFile,
+} from './output.js';
 import { openReadOnly } from './read-only.js';
+import { quietContext } from './signals.js';
 
 /** Hints name a log that none of the given journals holds. */
 export class UnknownJournalError extends RecoveryLogError {
@@ -101,7 +108,7 @@ const FLAGS = {
 export const hintsVerb: Verb = {
   summary: 'print the FSMHints of a log at its write head (replays it, writes no files)',
   usage: [
-    'Usage: recoverylog hints --log DIR [--lenient] [--out FILE [--format json|protobuf]]',
+    'Usage: recoverylog hints --log DIR [--lenient] [--out FILE|- [--format json|protobuf]]',
     '',
     'Replays the file journal in DIR from offset 0 to its write head, checking it as a',
     'recovery would (sequence numbers, checksum chain, Write payload CRCs) but writing no',
@@ -111,13 +118,15 @@ export const hintsVerb: Verb = {
     '  --log DIR        the journal directory',
     '  --lenient        skip garbage and rejected ops as Gazette does (for imported Gazette',
     '                   logs) instead of failing on them',
-    '  --out FILE       write the hints to FILE atomically instead of printing them',
+    '  --out FILE|-     write the hints to FILE atomically instead of printing them (a regular',
+    '                   file there is replaced; anything else is refused), or with "-" to',
+    '                   standard output in --format (protobuf: not to a terminal)',
     '  --format FORMAT  with --out: json (default) or protobuf',
     '',
     'Exit status: 0 success; 1 when the log cannot be replayed (the message names the log',
-    'and offset); 2 on a usage error.',
+    'and offset); 2 on a usage error; 130/143 when interrupted by SIGINT/SIGTERM.',
   ].join('\n'),
-  async run(argv: string[]): Promise<number> {
+  async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const log = required(flags.log, '--log DIR');
@@ -125,21 +134,34 @@ export const hintsVerb: Verb = {
     if (flags.format !== undefined && flags.out === undefined) {
       throw new UsageError('--format applies to --out FILE only (printed hints are JSON)');
     }
+    const out = flags.out;
+    if (out === STDOUT && format === 'protobuf' && process.stdout.isTTY === true) {
+      throw new OutputIsTerminalError('--out');
+    }
+    if (out !== undefined && out !== STDOUT) await assertReplaceableOutput(out, '--out');
     const journal = await openReadOnly(log);
     let hints: FSMHints;
     try {
-      ({ hints } = await hintsAtWriteHead(journal, { lenient: flags.lenient }));
+      ({ hints } = await hintsAtWriteHead(journal, {
+        lenient: flags.lenient,
+        signal: context.signal,
+      }));
     } finally {
       await journal.close();
     }
-    if (flags.out !== undefined) {
-      await writeFileAtomically(flags.out, encodeHints(hints, format));
+    if (out === undefined || (out === STDOUT && format === 'json')) {
+      process.stdout.write(`${new TextDecoder().decode(encodeHints(hints, 'json'))}\n`);
+    } else if (out === STDOUT) {
+      process.stdout.write(encodeHints(hints, format));
+    } else {
+      const bytes = encodeHints(hints, format);
+      await writeOutputFile(out, { flag: '--out', signal: context.signal }, (file) =>
+        writeAll(file, bytes),
+      );
       process.stderr.write(
         `hints for ${hints.log} (${hints.liveNodes.length} live files, ` +
-          `${hints.properties.length} properties) written to ${resolve(flags.out)}\n`,
+          `${hints.properties.length} properties) written to ${resolve(out)}\n`,
       );
-    } else {
-      process.stdout.write(`${new TextDecoder().decode(encodeHints(hints, 'json'))}\n`);
     }
     return 0;
   },

@@ -8,6 +8,7 @@ import { parseArgs, UsageError, type Verb } from './args.js';
 import { TRANSFER_CHUNK } from './import-export.js';
 import { inspectStream, inspectVerb, UnreadableLogError } from './inspect.js';
 import { openReadOnly } from './read-only.js';
+import { quietContext, throwIfInterrupted } from './signals.js';
 
 /** A journal's content cannot be inspected past `offset`. */
 export class UnreadableJournalError extends RecoveryLogError {
@@ -25,13 +26,19 @@ export class UnreadableJournalError extends RecoveryLogError {
  * The committed bytes of `journal` from `from` up to its write head at the time of the call, as
  * a stream of chunks (read lazily, one chunk in memory at a time).
  */
-export async function* journalChunks(journal: Journal, from = 0): AsyncGenerator<Uint8Array> {
+export async function* journalChunks(
+  journal: Journal,
+  from = 0,
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
   const head = await journal.head();
   let offset = from;
   while (offset < head) {
+    throwIfInterrupted(signal);
     const { offset: at, bytes } = await journal.read(offset, {
       blocking: false,
       maxBytes: Math.min(TRANSFER_CHUNK, head - offset),
+      signal,
     });
     if (at !== offset) {
       throw new UnreadableJournalError(
@@ -51,9 +58,10 @@ export async function inspectJournal(
   journal: Journal,
   out: (line: string) => void,
   json: boolean,
+  signal?: AbortSignal,
 ): Promise<void> {
   try {
-    await inspectStream(journalChunks(journal), out, json);
+    await inspectStream(journalChunks(journal, 0, signal), out, json);
   } catch (err) {
     if (err instanceof UnreadableLogError) {
       throw new UnreadableJournalError(journal.name, err.offset, err);
@@ -86,18 +94,23 @@ export const inspectWithLogVerb: Verb = {
       /^( {2}--raw FILE .*)$/m,
       '$1\n  --log DIR    the file journal to read (instead of --raw)',
     ),
-  async run(argv: string[]): Promise<number> {
+  async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (flags.log === undefined) {
       if (flags.raw === undefined) throw new UsageError('inspect needs --raw FILE or --log DIR');
-      return inspectVerb.run(argv);
+      return inspectVerb.run(argv, context);
     }
     if (flags.raw !== undefined)
       throw new UsageError('give either --raw FILE or --log DIR, not both');
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const journal = await openReadOnly(flags.log);
     try {
-      await inspectJournal(journal, (line) => process.stdout.write(`${line}\n`), flags.json);
+      await inspectJournal(
+        journal,
+        (line) => process.stdout.write(`${line}\n`),
+        flags.json,
+        context.signal,
+      );
     } finally {
       await journal.close();
     }

@@ -1,10 +1,13 @@
 import { createReadStream } from 'node:fs';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { RecoveryLogError } from '../errors.js';
 import { decodeRecordedOp } from '../wire/codec.js';
 import { UnexpectedEOFError } from '../wire/errors.js';
 import { FrameDecoder } from '../wire/framing.js';
 import { opKind, type OpKind, type RecordedOp } from '../wire/types.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
+import { asFileError } from './file-errors.js';
+import { interruption, quietContext } from './signals.js';
 
 /** The stream being inspected cannot be read past `offset` (truncated or undecodable). */
 export class UnreadableLogError extends RecoveryLogError {
@@ -206,17 +209,24 @@ export const inspectVerb: Verb = {
     '',
     'Exit status: 0 when the whole stream was read; 1 when it is truncated or holds an',
     'undecodable op (everything before it is printed, the error names the offset); 2 on a',
-    'usage error.',
+    'usage error; 130/143 when interrupted by SIGINT/SIGTERM.',
   ].join('\n'),
-  async run(argv: string[]): Promise<number> {
+  async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument "${positionals[0]}"`);
     }
     if (flags.raw === undefined) throw new UsageError('inspect needs --raw FILE');
-    const source: AsyncIterable<Uint8Array> =
-      flags.raw === '-' ? process.stdin : createReadStream(flags.raw);
-    await inspectStream(source, (line) => process.stdout.write(`${line}\n`), flags.json);
+    const { signal } = context;
+    const source: Readable = flags.raw === '-' ? process.stdin : createReadStream(flags.raw);
+    // Aborting destroys the stream, so a read waiting on a quiet pipe ends too.
+    addAbortSignal(signal, source);
+    try {
+      await inspectStream(source, (line) => process.stdout.write(`${line}\n`), flags.json);
+    } catch (err) {
+      if (signal.aborted) throw interruption(signal);
+      throw asFileError(err, 'read', flags.raw === '-' ? 'standard input' : flags.raw, '--raw');
+    }
     return 0;
   },
 };

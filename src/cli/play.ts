@@ -3,19 +3,36 @@
  * from offset 0, finishing at the write head (read-only) or after a fenced hand-off no-op
  * (taking ownership of the log).
  */
-import { readdir, readFile, realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { lstat, mkdir, readdir, readFile, realpath, rename } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, parse, relative, resolve, sep } from 'node:path';
+import { syncDir } from '../durable-file.js';
 import { RecoveryLogError } from '../errors.js';
 import { decodeHints } from '../hints.js';
 import { FileJournal } from '../journal/file.js';
 import type { Journal } from '../journal/journal.js';
-import { Player, type PlaybackWarning, type PlayResult, type PlayStats } from '../player.js';
+import {
+  Player,
+  STAGING_DIR,
+  type PlaybackWarning,
+  type PlayResult,
+  type PlayStats,
+} from '../player.js';
 import type { Author, FSMHints } from '../wire/types.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
+import { asFileError, errnoOf, FileSystemError, onFile } from './file-errors.js';
 import { resolverFor, UnknownJournalError } from './hints.js';
 import { required } from './import-export.js';
+import {
+  cleanStalePartials,
+  createPartialDir,
+  partialPathFor,
+  removePartial,
+  trackPartial,
+  untrackPartial,
+} from './partial.js';
 import { createProgress } from './progress.js';
 import { openReadOnly } from './read-only.js';
+import { quietContext, throwIfInterrupted } from './signals.js';
 
 /** Two --log directories hold journals with the same name. */
 export class DuplicateJournalError extends RecoveryLogError {
@@ -41,11 +58,11 @@ export class HintsFileError extends RecoveryLogError {
 /** The target directory holds files and --force was not given. */
 export class TargetNotEmptyError extends RecoveryLogError {
   readonly dir: string;
-  constructor(dir: string) {
+  constructor(dir: string, detail?: string) {
     super(
       'TargetNotEmpty',
-      `${dir} exists and is not empty; playback deletes the target directory first, so pass ` +
-        '--force to replace it, or choose a new --dir',
+      `${dir} exists and is not empty${detail === undefined ? '' : ` (${detail})`}; play ` +
+        'replaces the target directory, so pass --force to replace it, or choose a new --dir',
     );
     this.dir = dir;
   }
@@ -58,10 +75,98 @@ export async function assertReplaceable(dir: string): Promise<void> {
     entries = await readdir(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new TargetNotEmptyError(dir);
-    throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      throw new TargetNotEmptyError(dir, 'it is not a directory');
+    }
+    throw asFileError(err, 'read the directory', dir, '--dir');
+  }
+  if (entries.includes(STAGING_DIR)) {
+    throw new TargetNotEmptyError(
+      dir,
+      `it holds ${STAGING_DIR}: a playback into it was killed before it finished`,
+    );
   }
   if (entries.length > 0) throw new TargetNotEmptyError(dir);
+}
+
+/**
+ * What `play --if-not-exists` finds at the target: nothing, an empty directory, a restored tree
+ * (a non-empty directory without the Player's staging directory at its top: this command moves
+ * a recovered tree into place only once complete), an in-place playback that was killed (the
+ * Player's staging directory is there), or something that is not a directory.
+ */
+export type TargetState = 'absent' | 'empty' | 'restored' | 'interrupted' | 'not-a-directory';
+
+export async function targetState(dir: string): Promise<TargetState> {
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await lstat(dir)).isDirectory();
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return 'absent';
+    throw asFileError(err, 'access', dir, '--dir');
+  }
+  if (!isDirectory) return 'not-a-directory';
+  const entries = await onFile('read the directory', dir, () => readdir(dir), '--dir');
+  if (entries.length === 0) return 'empty';
+  return entries.includes(STAGING_DIR) ? 'interrupted' : 'restored';
+}
+
+/**
+ * The directory to restore into: `dir` made absolute, and, when it is a symbolic link, the
+ * directory it points to (the recovered tree replaces that, the link stays).
+ */
+export async function resolveTarget(dir: string): Promise<string> {
+  const abs = resolve(dir);
+  let isLink = false;
+  try {
+    isLink = (await lstat(abs)).isSymbolicLink();
+  } catch {
+    return abs;
+  }
+  if (!isLink) return abs;
+  try {
+    return await realpath(abs);
+  } catch {
+    return abs; // a dangling link: the link itself is the target
+  }
+}
+
+/**
+ * Moves the recovered tree `staging` (a partial directory next to `target`) to `target`. An
+ * absent target or an empty directory is replaced atomically; anything else only with `force`,
+ * by moving it aside first and deleting it once the new tree is in place.
+ */
+export async function installRecovered(
+  staging: string,
+  target: string,
+  force: boolean,
+): Promise<void> {
+  const parent = dirname(target);
+  try {
+    await rename(staging, target);
+  } catch (err) {
+    const code = errnoOf(err);
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EISDIR') {
+      throw new FileSystemError('move the recovered directory to', target, err, '--dir');
+    }
+    // Something appeared at the target while we played.
+    if (!force) throw new TargetNotEmptyError(target);
+    const aside = partialPathFor(target);
+    await onFile('move aside', target, () => rename(target, aside), '--dir');
+    trackPartial(aside);
+    try {
+      await rename(staging, target);
+    } catch (err2) {
+      await rename(aside, target).then(
+        () => untrackPartial(aside),
+        () => undefined,
+      );
+      throw new FileSystemError('move the recovered directory to', target, err2, '--dir');
+    }
+    await removePartial(aside);
+  }
+  untrackPartial(staging);
+  await onFile('fsync the directory', parent, () => syncDir(parent), '--dir');
 }
 
 /** --dir is, contains or lies inside a --log directory: playback would delete the journal. */
@@ -70,8 +175,8 @@ export class TargetOverlapsLogError extends UsageError {
   readonly logDir: string;
   constructor(dir: string, relation: string, logDir: string) {
     super(
-      `--dir ${dir} ${relation} the --log directory ${logDir}; playback deletes its target ` +
-        'directory first (and again if it fails), so it would delete the journal it reads: ' +
+      `--dir ${dir} ${relation} the --log directory ${logDir}; play replaces its target ` +
+        'directory (and the Player deletes it first), so it would delete the journal it reads: ' +
         'choose a --dir outside every --log directory; nothing was deleted',
       'TargetOverlapsLog',
     );
@@ -141,8 +246,9 @@ export function parseAuthor(text: string): Author {
 
 /** Reads hints (Gazette JSON or protobuf) from a file. */
 export async function readHintsFile(file: string): Promise<FSMHints> {
+  const bytes = await onFile('read the hints file', resolve(file), () => readFile(file), '--hints');
   try {
-    return decodeHints(await readFile(file));
+    return decodeHints(bytes);
   } catch (err) {
     throw new HintsFileError(file, err);
   }
@@ -246,6 +352,7 @@ const FLAGS = {
   lenient: { type: 'boolean' },
   handoff: { type: 'string' },
   force: { type: 'boolean' },
+  'if-not-exists': { type: 'boolean' },
 } as const;
 
 const MAX_WARNINGS_SHOWN = 20;
@@ -254,11 +361,13 @@ export const playVerb: Verb = {
   summary: 'recover a directory from file journals (and optional hints)',
   usage: [
     'Usage: recoverylog play --log DIR [--log DIR2 ...] [--hints FILE] --dir OUT',
-    '                        [--lenient] [--handoff AUTHOR] [--force]',
+    '                        [--lenient] [--handoff AUTHOR] [--force] [--if-not-exists]',
     '',
     'Rebuilds the recorded directory into OUT, which must not exist or be empty (unless',
-    '--force), and is removed again if playback fails. Without --hints, plays the journal of',
-    'the first --log from offset 0; with --hints, reads only what the hints say is live,',
+    '--force). The tree is built in a hidden partial directory next to OUT and moved to OUT',
+    'only once complete, so OUT never holds a half-recovered tree, and a failed or',
+    'interrupted playback leaves OUT as it was. Without --hints, plays the journal of the',
+    'first --log from offset 0; with --hints, reads only what the hints say is live,',
     'resolving the journals they name among the --log directories. Prints a one-line',
     'summary; shows a progress bar on a terminal.',
     '',
@@ -266,46 +375,73 @@ export const playVerb: Verb = {
     '  --log DIR         a file journal directory (repeat for hints that span several logs)',
     '  --hints FILE      FSMHints to start from (Gazette JSON or protobuf)',
     '  --dir OUT         the directory to recover into (not a --log directory, nor one',
-    '                    inside or above one)',
+    '                    inside or above one; if it is a symbolic link, the directory it',
+    '                    points to is replaced)',
     '  --lenient         skip garbage and rejected ops as Gazette does (for imported Gazette',
     '                    logs) instead of failing on them',
     '  --handoff AUTHOR  take ownership of the log: append a fenced hand-off no-op by AUTHOR',
     '                    (1..4294967295) at the write head and finish after it; without it,',
     '                    playback is read-only and finishes at the write head',
-    '  --force           replace OUT even if it exists and holds files (it is deleted first)',
+    '  --force           replace OUT even if it exists and holds files (the old content is',
+    '                    deleted once the recovered tree is in place)',
+    '  --if-not-exists   for start-up scripts: if OUT already holds a restored tree (a',
+    '                    non-empty directory, without the staging directory .fnodes of a',
+    '                    killed in-place playback), do nothing and exit 0',
     '',
-    'Exit status: 0 recovered; 1 on failure (the message names the log and offset); 2 on a',
-    'usage error.',
+    'Exit status: 0 recovered (or, with --if-not-exists, already there); 1 on failure (the',
+    'message names the log and offset, or the file); 2 on a usage error; 130/143 when',
+    'interrupted by SIGINT/SIGTERM (the partial tree is removed; OUT is untouched).',
   ].join('\n'),
-  async run(argv: string[]): Promise<number> {
+  async run(argv: string[], context = quietContext()): Promise<number> {
+    const { signal } = context;
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     if (flags.log.length === 0) throw new UsageError('missing --log DIR');
     const dir = required(flags.dir, '--dir OUT');
     const handoff = flags.handoff === undefined ? undefined : parseAuthor(flags.handoff);
+    const target = await resolveTarget(dir);
+    if (target === parse(target).root) {
+      throw new UsageError(`--dir ${dir} is a file-system root; choose a directory below it`);
+    }
+    const parent = dirname(target);
+    if (flags['if-not-exists'] && (await targetState(target)) === 'restored') {
+      await cleanStalePartials(parent);
+      process.stdout.write(
+        `${target} already holds a restored tree: nothing done (--if-not-exists)\n`,
+      );
+      return 0;
+    }
     const hints = flags.hints === undefined ? undefined : await readHintsFile(flags.hints);
     await assertTargetOutsideLogs(dir, flags.log);
-    if (!flags.force) await assertReplaceable(resolve(dir));
+    if (!flags.force) await assertReplaceable(target);
+    await onFile('create the directory', parent, () => mkdir(parent, { recursive: true }), '--dir');
+    await cleanStalePartials(parent);
+    throwIfInterrupted(signal);
 
     const journals = await openJournals(flags.log, { readOnly: handoff === undefined });
-    const controller = new AbortController();
-    const onSignal = () => controller.abort(new Error('interrupted'));
-    process.once('SIGINT', onSignal);
+    let staging: string | undefined;
+    let installed = false;
     let warnings = 0;
     try {
       const heads = await Promise.all(journals.map((j) => j.head()));
       const journalBytes = heads.reduce((a, b) => a + b, 0);
+      staging = await onFile(
+        'create a directory in',
+        parent,
+        () => createPartialDir(target),
+        '--dir',
+      );
       const progress = createProgress({
         label: `playing ${hints?.log ?? journals[0].name}`,
         total: journalBytes,
       });
       let result: PlayResult;
       try {
-        result = await playJournals(journals, dir, {
+        result = await playJournals(journals, staging, {
           hints,
           lenient: flags.lenient,
           handoff,
-          signal: controller.signal,
+          signal,
           onProgress: (done) => progress.update(done),
           onWarning: (w) => {
             warnings += 1;
@@ -318,13 +454,16 @@ export const playVerb: Verb = {
       } finally {
         progress.finish();
       }
+      throwIfInterrupted(signal);
+      await installRecovered(staging, target, flags.force);
+      installed = true;
       if (warnings > MAX_WARNINGS_SHOWN) {
         process.stderr.write(`(${warnings - MAX_WARNINGS_SHOWN} more warnings not shown)\n`);
       }
-      process.stdout.write(`${playSummary(result, journalBytes, handoff)}\n`);
+      process.stdout.write(`${playSummary({ ...result, dir: target }, journalBytes, handoff)}\n`);
       return 0;
     } finally {
-      process.off('SIGINT', onSignal);
+      if (staging !== undefined && !installed) await removePartial(staging);
       await Promise.all(journals.map((j) => j.close()));
     }
   },

@@ -12,6 +12,7 @@ import { required } from './import-export.js';
 import { readHintsFile } from './play.js';
 import { formatBytes } from './progress.js';
 import { openReadOnly } from './read-only.js';
+import { quietContext, throwIfInterrupted } from './signals.js';
 
 /** The JSON form of a prune result, keys always in this order. */
 export function pruneJson(journal: string, result: PruneResult): Record<string, unknown> {
@@ -73,9 +74,11 @@ export const pruneVerb: Verb = {
     '                deleted, kept, bytesBefore, bytesAfter; fragments as `fragments --json`)',
     '',
     'Exit status: 0 success (also when nothing could be deleted); 1 on failure (unreadable',
-    'hints, hints that do not constrain this journal, journal errors); 2 on a usage error.',
+    'hints, hints that do not constrain this journal, journal errors); 2 on a usage error;',
+    '130/143 when interrupted by SIGINT/SIGTERM before the prune began (once begun, it',
+    'finishes: it takes milliseconds and is crash-safe).',
   ].join('\n'),
-  async run(argv: string[]): Promise<number> {
+  async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const log = required(flags.log, '--log DIR');
@@ -85,9 +88,12 @@ export const pruneVerb: Verb = {
     const dryRun = flags['dry-run'];
     const hintsList: FSMHints[] = [];
     for (const file of flags.hints) hintsList.push(await readHintsFile(file));
+    throwIfInterrupted(context.signal);
     const journal = await (dryRun ? openReadOnly(log) : FileJournal.open(log));
     let result: PruneResult;
     try {
+      // Once started, a prune runs to its end (milliseconds; and crash-safe in any case).
+      throwIfInterrupted(context.signal);
       result = await journal.prune(hintsList, { dryRun });
     } finally {
       await journal.close();

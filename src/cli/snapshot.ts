@@ -9,6 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { addAbortSignal } from 'node:stream';
 import { RecoveryLogError } from '../errors.js';
 import { FSM, newRandomAuthor } from '../fsm.js';
 import { encodeHints } from '../hints.js';
@@ -16,9 +17,11 @@ import { RecordedFs, type BaseFileHandle, type BaseFs, type BaseStats } from '..
 import { DEFAULT_PROPERTY_PATHS, Recorder } from '../recorder.js';
 import type { FSMHints } from '../wire/types.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
-import { writeFileAtomically } from '../durable-file.js';
+import { asFileError, onFile } from './file-errors.js';
 import { required, withNewJournal } from './import-export.js';
+import { assertReplaceableOutput, STDOUT, writeAll, writeOutputFile } from './output.js';
 import { createProgress, formatBytes } from './progress.js';
+import { interruption, quietContext, throwIfInterrupted } from './signals.js';
 
 /** Something in the source tree cannot be expressed in a recovery log. */
 export class UnsupportedSourceError extends RecoveryLogError {
@@ -60,6 +63,14 @@ export class ShadowFs implements BaseFs {
   /** Keep the bytes written to `path` (it will be renamed onto a property). */
   retain(path: string): void {
     this.#retained.add(path);
+  }
+
+  /**
+   * Declares an existing directory of the source tree, so that `lstat` reports it as RecordedFs
+   * checks a parent directory before a rename or link (on a base other than node:fs).
+   */
+  addDirectory(path: string): void {
+    this.#dirs.add(path);
   }
 
   async open(path: string, flags: string | number): Promise<BaseFileHandle> {
@@ -182,6 +193,13 @@ export interface SnapshotResult {
 
 export interface SnapshotOptions {
   onProgress?: (bytes: number) => void;
+  /** Aborting stops the snapshot; the half-built journal is removed. */
+  signal?: AbortSignal;
+}
+
+/** Reads a source file (or directory) step, naming it in an operating-system error. */
+function fromSource<T>(action: string, path: string, step: () => Promise<T>): Promise<T> {
+  return onFile(action, path, step, '--from');
 }
 
 /**
@@ -197,118 +215,140 @@ export async function snapshotTree(
   options: SnapshotOptions = {},
 ): Promise<SnapshotResult> {
   const root = resolve(source);
-  const rootStats = await lstat(root);
+  const { signal } = options;
+  const rootStats = await fromSource('read', root, () => lstat(root));
   if (!rootStats.isDirectory()) throw new UnsupportedSourceError(root, 'not a directory');
 
-  return withNewJournal(logDir, name, async (journal) => {
-    const recorder = await Recorder.open({
-      journal,
-      fsm: new FSM({ log: name, liveNodes: [], properties: [] }),
-      author: newRandomAuthor(),
-      dir: root,
-    });
-    const shadow = new ShadowFs();
-    const fs = new RecordedFs(recorder, shadow);
-    const result: Omit<SnapshotResult, 'hints' | 'head'> = {
-      files: 0,
-      links: 0,
-      properties: 0,
-      bytes: 0,
-      emptyDirs: [],
-    };
-    let sinceBarrier = 0;
-    const properties = new Set(DEFAULT_PROPERTY_PATHS);
-    /** First path seen of each multiply-linked file, by device and inode. */
-    const firstLink = new Map<string, string>();
+  return withNewJournal(
+    logDir,
+    name,
+    async (journal) => {
+      const recorder = await Recorder.open({
+        journal,
+        fsm: new FSM({ log: name, liveNodes: [], properties: [] }),
+        author: newRandomAuthor(),
+        dir: root,
+      });
+      const shadow = new ShadowFs();
+      const fs = new RecordedFs(recorder, shadow);
+      const result: Omit<SnapshotResult, 'hints' | 'head'> = {
+        files: 0,
+        links: 0,
+        properties: 0,
+        bytes: 0,
+        emptyDirs: [],
+      };
+      let sinceBarrier = 0;
+      const properties = new Set(DEFAULT_PROPERTY_PATHS);
+      /** First path seen of each multiply-linked file, by device and inode. */
+      const firstLink = new Map<string, string>();
 
-    const recordFile = async (path: string, size: number): Promise<void> => {
-      const handle = await fs.open(path, 'wx');
-      try {
-        let written = 0;
-        for await (const chunk of createReadStream(path, { highWaterMark: WRITE_CHUNK })) {
-          const bytes = chunk as Buffer;
-          await handle.write(bytes);
-          written += bytes.length;
-          result.bytes += bytes.length;
-          sinceBarrier += bytes.length;
-          options.onProgress?.(result.bytes);
-          if (sinceBarrier >= BACKPRESSURE_BYTES) {
-            sinceBarrier = 0;
-            await recorder.barrier();
+      const recordFile = async (path: string, size: number): Promise<void> => {
+        const handle = await fs.open(path, 'wx');
+        try {
+          let written = 0;
+          for await (const chunk of readSource(path, WRITE_CHUNK)) {
+            const bytes = chunk as Buffer;
+            await handle.write(bytes);
+            written += bytes.length;
+            result.bytes += bytes.length;
+            sinceBarrier += bytes.length;
+            options.onProgress?.(result.bytes);
+            throwIfInterrupted(signal);
+            if (sinceBarrier >= BACKPRESSURE_BYTES) {
+              sinceBarrier = 0;
+              await recorder.barrier();
+            }
           }
+          if (written !== size) {
+            throw new UnsupportedSourceError(
+              path,
+              `its size changed while it was read (${size} -> ${written} bytes); snapshot a ` +
+                'directory that is not being written',
+            );
+          }
+        } finally {
+          await handle.close();
         }
-        if (written !== size) {
-          throw new UnsupportedSourceError(
-            path,
-            `its size changed while it was read (${size} -> ${written} bytes); snapshot a ` +
-              'directory that is not being written',
-          );
+      };
+
+      const recordProperty = async (path: string): Promise<void> => {
+        // A property is recorded by renaming a file onto its path, as RocksDB does with IDENTITY.
+        const temp = `${path}.snapshot-tmp`;
+        shadow.retain(temp);
+        const size = (await fromSource('read', path, () => lstat(path))).size;
+        const handle = await fs.open(temp, 'wx');
+        try {
+          for await (const chunk of readSource(path)) await handle.write(chunk as Buffer);
+        } finally {
+          await handle.close();
         }
-      } finally {
-        await handle.close();
-      }
-    };
+        if ((await shadow.lstat(temp)).size !== size) {
+          throw new UnsupportedSourceError(path, 'its size changed while it was read');
+        }
+        await fs.rename(temp, path);
+        result.properties += 1;
+      };
 
-    const recordProperty = async (path: string): Promise<void> => {
-      // A property is recorded by renaming a file onto its path, as RocksDB does with IDENTITY.
-      const temp = `${path}.snapshot-tmp`;
-      shadow.retain(temp);
-      const size = (await lstat(path)).size;
-      const handle = await fs.open(temp, 'wx');
-      try {
-        for await (const chunk of createReadStream(path)) await handle.write(chunk as Buffer);
-      } finally {
-        await handle.close();
-      }
-      if ((await shadow.lstat(temp)).size !== size) {
-        throw new UnsupportedSourceError(path, 'its size changed while it was read');
-      }
-      await fs.rename(temp, path);
-      result.properties += 1;
-    };
-
-    const walk = async (dir: string): Promise<number> => {
-      const names = (await readdir(dir)).sort();
-      let files = 0;
-      for (const entry of names) {
-        const path = join(dir, entry);
-        const rel = path.slice(root.length);
-        const st = await lstat(path);
-        if (st.isDirectory()) {
-          files += await walk(path);
-        } else if (st.isFile()) {
-          files += 1;
-          if (properties.has(rel)) {
-            await recordProperty(path);
-            continue;
-          }
-          const key = `${st.dev}:${st.ino}`;
-          const first = st.nlink > 1 ? firstLink.get(key) : undefined;
-          if (first !== undefined) {
-            await fs.link(first, path);
-            result.links += 1;
-            continue;
-          }
-          if (st.nlink > 1) firstLink.set(key, path);
-          await recordFile(path, st.size);
-          result.files += 1;
-        } else {
-          throw new UnsupportedSourceError(
-            path,
-            `it is a ${st.isSymbolicLink() ? 'symbolic link' : 'special file'}; a recovery log ` +
-              'holds regular files and hard links only',
-          );
+      /** The chunks of a source file; aborting the snapshot ends the read. */
+      async function* readSource(path: string, highWaterMark?: number): AsyncGenerator<unknown> {
+        const stream = createReadStream(path, { highWaterMark });
+        if (signal !== undefined) addAbortSignal(signal, stream);
+        try {
+          yield* stream;
+        } catch (err) {
+          if (signal?.aborted === true) throw interruption(signal);
+          throw asFileError(err, 'read', path, '--from');
         }
       }
-      if (files === 0 && dir !== root) result.emptyDirs.push(dir.slice(root.length));
-      return files;
-    };
 
-    await walk(root);
-    const hints = await recorder.buildHints();
-    const head = (await recorder.barrier()).end;
-    return { ...result, hints, head };
-  });
+      const walk = async (dir: string): Promise<number> => {
+        shadow.addDirectory(dir);
+        const names = (await fromSource('read the directory', dir, () => readdir(dir))).sort();
+        let files = 0;
+        for (const entry of names) {
+          throwIfInterrupted(signal);
+          const path = join(dir, entry);
+          const rel = path.slice(root.length);
+          const st = await fromSource('read', path, () => lstat(path));
+          if (st.isDirectory()) {
+            files += await walk(path);
+          } else if (st.isFile()) {
+            files += 1;
+            if (properties.has(rel)) {
+              await recordProperty(path);
+              continue;
+            }
+            const key = `${st.dev}:${st.ino}`;
+            const first = st.nlink > 1 ? firstLink.get(key) : undefined;
+            if (first !== undefined) {
+              await fs.link(first, path);
+              result.links += 1;
+              continue;
+            }
+            if (st.nlink > 1) firstLink.set(key, path);
+            await recordFile(path, st.size);
+            result.files += 1;
+          } else {
+            throw new UnsupportedSourceError(
+              path,
+              `it is a ${st.isSymbolicLink() ? 'symbolic link' : 'special file'}; a recovery log ` +
+                'holds regular files and hard links only',
+            );
+          }
+        }
+        if (files === 0 && dir !== root) result.emptyDirs.push(dir.slice(root.length));
+        return files;
+      };
+
+      await walk(root);
+      throwIfInterrupted(signal);
+      const hints = await recorder.buildHints();
+      const head = (await recorder.barrier()).end;
+      return { ...result, hints, head };
+    },
+    { signal },
+  );
 }
 
 const FLAGS = {
@@ -321,52 +361,69 @@ const FLAGS = {
 export const snapshotVerb: Verb = {
   summary: 'record an existing directory tree into a new file journal',
   usage: [
-    'Usage: recoverylog snapshot --from SRC --log DIR --name NAME [--hints-out FILE]',
+    'Usage: recoverylog snapshot --from SRC --log DIR --name NAME [--hints-out FILE|-]',
     '',
     'Records every regular file under SRC into a new file journal (DIR, named NAME) as an',
     'application writing it through RecordedFs would: a create and chunked writes per file,',
     'a link op for each extra hard link, and a top-level IDENTITY file as a property. SRC',
     'must not change meanwhile. Symbolic links and special files fail the snapshot; empty',
-    'directories are reported and not recorded (a recovery log holds files only).',
+    'directories are reported and not recorded (a recovery log holds files only). The journal',
+    'is built in a hidden partial directory next to DIR and renamed to DIR once complete.',
     '',
     'Options:',
-    '  --from SRC         the directory tree to record',
-    '  --log DIR          the journal directory to create (must not exist, or be empty)',
-    '  --name NAME        the journal name (Gazette journal-name rules)',
-    '  --hints-out FILE   also write the hints that recover the snapshot (Gazette JSON) to',
-    '                     FILE, atomically',
+    '  --from SRC           the directory tree to record',
+    '  --log DIR            the journal directory to create (must not exist, or be empty)',
+    '  --name NAME          the journal name (Gazette journal-name rules)',
+    '  --hints-out FILE|-   also write the hints that recover the snapshot (Gazette JSON) to',
+    '                       FILE, atomically (a regular file there is replaced; anything else',
+    '                       is refused), or to standard output with "-" (the summary then goes',
+    '                       to standard error)',
     '',
-    'Exit status: 0 recorded; 1 on failure; 2 on a usage error.',
+    'Exit status: 0 recorded; 1 on failure; 2 on a usage error; 130/143 when interrupted by',
+    'SIGINT/SIGTERM (the half-built journal is removed).',
   ].join('\n'),
-  async run(argv: string[]): Promise<number> {
+  async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const from = required(flags.from, '--from SRC');
     const log = required(flags.log, '--log DIR');
     const name = required(flags.name, '--name NAME');
+    const hintsOut = flags['hints-out'];
+    const hintsToStdout = hintsOut === STDOUT;
+    if (hintsOut !== undefined && !hintsToStdout) {
+      await assertReplaceableOutput(hintsOut, '--hints-out');
+    }
     const progress = createProgress({ label: `recording ${from}` });
     let result: SnapshotResult;
     try {
-      result = await snapshotTree(from, log, name, { onProgress: (b) => progress.update(b) });
+      result = await snapshotTree(from, log, name, {
+        onProgress: (b) => progress.update(b),
+        signal: context.signal,
+      });
     } finally {
       progress.finish();
     }
-    if (flags['hints-out'] !== undefined) {
-      await writeFileAtomically(flags['hints-out'], encodeHints(result.hints, 'json'));
+    const json = encodeHints(result.hints, 'json');
+    if (hintsToStdout) {
+      process.stdout.write(`${new TextDecoder().decode(json)}\n`);
+    } else if (hintsOut !== undefined) {
+      await writeOutputFile(hintsOut, { flag: '--hints-out', signal: context.signal }, (file) =>
+        writeAll(file, json),
+      );
     }
     for (const dir of result.emptyDirs) {
       process.stderr.write(`note: empty directory ${dir} is not recorded\n`);
     }
-    process.stdout.write(
+    const summary =
       `recorded ${resolve(from)} into journal ${name} at ${resolve(log)}: ${result.files} files, ` +
-        `${result.links} extra hard links, ${result.properties} properties, ` +
-        `${result.bytes} bytes (${formatBytes(result.bytes)}) of content, journal head ` +
-        `${result.head}` +
-        (flags['hints-out'] !== undefined
-          ? `; hints written to ${resolve(flags['hints-out'])}`
-          : '') +
-        '\n',
-    );
+      `${result.links} extra hard links, ${result.properties} properties, ` +
+      `${result.bytes} bytes (${formatBytes(result.bytes)}) of content, journal head ` +
+      `${result.head}` +
+      (hintsOut !== undefined
+        ? `; hints written to ${hintsToStdout ? 'standard output' : resolve(hintsOut)}`
+        : '') +
+      '\n';
+    (hintsToStdout ? process.stderr : process.stdout).write(summary);
     return 0;
   },
 };

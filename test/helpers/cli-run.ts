@@ -1,6 +1,6 @@
 /** Running the `recoverylog` command from tests: in a child process, or in this process. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
@@ -25,6 +25,47 @@ export function cli(...args: string[]): Promise<CliResult> {
         resolve({ code, stdout, stderr });
       },
     );
+  });
+}
+
+export interface RawCliResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface RawCliOptions {
+  /** Written to the command's standard input, which is then closed (default: closed at once). */
+  input?: Uint8Array;
+  /** Run as this user and group id (needs root). */
+  uid?: number;
+  gid?: number;
+}
+
+/** Runs `recoverylog ARGS` from source in a child process; stdout is returned as bytes. */
+export function cliRaw(
+  args: readonly string[],
+  options: RawCliOptions = {},
+): Promise<RawCliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args],
+      {
+        cwd: ROOT,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        uid: options.uid,
+        gid: options.gid,
+      },
+    );
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.stdin.on('error', () => undefined); // the command may exit without reading it all
+    child.stdin.end(options.input);
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
   });
 }
 

@@ -194,7 +194,9 @@ describe('recoverylog CLI verbs', function () {
       assertExit(exported, 0, 'export');
       assert.ok(Buffer.from(await readFile(out)).equals(big), 'exported bytes differ');
       // No temporary file is left next to the output.
-      const leftovers = (await nodeFs.readdir(tmp)).filter((n) => n.startsWith('big.out.tmp'));
+      const leftovers = (await nodeFs.readdir(tmp)).filter(
+        (n) => n.startsWith('big.out.tmp') || n.includes('.recoverylog-partial.'),
+      );
       assert.deepEqual(leftovers, []);
     });
 
@@ -254,7 +256,9 @@ describe('recoverylog CLI verbs', function () {
       // Nothing half-built is left behind.
       assert.equal(existsSync(join(tmp, 'bad-name')), false);
       assert.equal(existsSync(join(tmp, 'nope')), false);
-      const staging = (await nodeFs.readdir(tmp)).filter((n) => n.includes('.building-'));
+      const staging = (await nodeFs.readdir(tmp)).filter(
+        (n) => n.includes('.building-') || n.includes('.recoverylog-partial.'),
+      );
       assert.deepEqual(staging, []);
       // The existing journal is untouched.
       const journal = await FileJournal.open(logDir);
