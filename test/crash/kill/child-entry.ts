@@ -1,9 +1,10 @@
 /**
  * How children are started. Every kill costs one Node start-up, and `node --import tsx` spends
  * about 0.3 s of CPU per start transforming TypeScript; on a 2-core machine that alone would be
- * half the budget. So the run first compiles child.ts and what it imports once (the project's own
- * `tsc`, no type check, into node_modules/.cache so that packages resolve), and children start
- * with plain `node` (~0.1 s CPU). If that compile fails, or KILL_TSX=1, children use tsx.
+ * half the budget. So the run first compiles child.ts (and appender.ts, the namespace lane's
+ * raw appender) and what they import once (the project's own `tsc`, no type check, into
+ * node_modules/.cache so that packages resolve), and children start with plain `node` (~0.1 s
+ * CPU). If that compile fails, or KILL_TSX=1, children use tsx.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
@@ -13,10 +14,14 @@ import { promisify } from 'node:util';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHILD_SOURCE = 'test/crash/kill/child.ts';
+/** The namespace lane's raw appender and checker (appender.ts), compiled alongside. */
+const APPENDER_SOURCE = 'test/crash/kill/appender.ts';
 
 export interface ChildEntry {
   /** Arguments to `node` that start a child. */
   args: string[];
+  /** Arguments to `node` that start appender.ts (followed by its own arguments). */
+  appenderArgs: string[];
   /** 'compiled' or 'tsx' (for the summary). */
   kind: 'compiled' | 'tsx';
   dispose(): Promise<void>;
@@ -24,6 +29,7 @@ export interface ChildEntry {
 
 const TSX_ENTRY: ChildEntry = {
   args: ['--import', 'tsx', join(REPO_ROOT, CHILD_SOURCE)],
+  appenderArgs: ['--import', 'tsx', join(REPO_ROOT, APPENDER_SOURCE)],
   kind: 'tsx',
   dispose: () => Promise.resolve(),
 };
@@ -57,6 +63,7 @@ export async function prepareChildEntry(
         '--types',
         'node',
         join(REPO_ROOT, CHILD_SOURCE),
+        join(REPO_ROOT, APPENDER_SOURCE),
       ],
       { cwd: REPO_ROOT, timeout: 120_000 },
     ).catch((err: { stdout?: string }) => {
@@ -64,12 +71,14 @@ export async function prepareChildEntry(
       if (err.stdout) log(`kill: tsc: ${err.stdout.slice(0, 500)}`);
     });
     const entry = join(outDir, CHILD_SOURCE.replace(/\.ts$/, '.js'));
+    const appender = join(outDir, APPENDER_SOURCE.replace(/\.ts$/, '.js'));
     await stat(entry);
+    await stat(appender);
     // The compiled files are ES modules, like the sources (package.json "type": "module").
     await writeFile(join(outDir, 'package.json'), '{ "type": "module" }\n');
     // The wire codec loads proto/recorded_op.proto relative to its own location.
     await symlink(join(REPO_ROOT, 'proto'), join(outDir, 'proto'));
-    return { args: [entry], kind: 'compiled', dispose };
+    return { args: [entry], appenderArgs: [appender], kind: 'compiled', dispose };
   } catch (err) {
     await dispose();
     log(`kill: could not compile the child (${String(err)}); starting children with tsx`);

@@ -5,6 +5,7 @@
  * child handed to the channel before dying is never missed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import {
   FAILPOINT_ENV,
@@ -23,7 +24,12 @@ export type ChildPlan =
   /** The child kills itself at the `hit`-th pass through a failpoint. */
   | { mode: 'failpoint'; name: FailpointName; hit: number }
   /** Paused (not killed) after recording; fenced by the next recovery; then tries to append. */
-  | { mode: 'zombie' };
+  | { mode: 'zombie' }
+  /**
+   * SIGSTOPped while recording, right after an ack (so, normally, holding the append lock); the
+   * next recovery must hand off past it within the lock lease; then SIGCONTed, unaware.
+   */
+  | { mode: 'stop' };
 
 type Recovered = Extract<ChildMessage, { type: 'recovered' }>;
 type ZombieResult = Extract<ChildMessage, { type: 'zombie-result' }>;
@@ -48,6 +54,10 @@ export class KillChild {
   zombieResult: ZombieResult | undefined;
   error: string | undefined;
   killedByParent = false;
+  /** SIGSTOPped by the parent and not continued since. */
+  stopped = false;
+  /** When the parent last SIGCONTed it (performance.now()), 0 if never. */
+  continuedAt = 0;
   exit: ExitStatus | undefined;
   stderr = '';
   /** The failpoints the child said it died at (stderr marks, not capped: normally 0 or 1). */
@@ -102,6 +112,8 @@ export class KillChild {
   }
 
   #readySeen = false;
+  /** Set by stopAtNextAck: SIGSTOPs the child as soon as its next ack arrives. */
+  #stopAtAck: (() => void) | undefined;
 
   get pid(): number | undefined {
     return this.#process.pid;
@@ -130,6 +142,48 @@ export class KillChild {
     if (!this.alive || this.#process.exitCode !== null || this.#process.signalCode !== null) return;
     this.killedByParent = true;
     this.#process.kill('SIGKILL');
+  }
+
+  /**
+   * SIGSTOPs the child the moment its next ack message arrives (an ack follows a commit, after
+   * which the child normally still holds the append lock), and waits until the kernel reports it
+   * stopped. Resolves false when no ack came within `timeoutMs` or the child is gone.
+   */
+  async stopAtNextAck(timeoutMs: number): Promise<boolean> {
+    if (!this.alive || this.stopped) return false;
+    let stoppedNow = false;
+    this.#stopAtAck = () => {
+      this.#stopAtAck = undefined;
+      if (!this.alive) return;
+      this.#process.kill('SIGSTOP');
+      this.stopped = true;
+      stoppedNow = true;
+    };
+    const ok = await this.until(() => stoppedNow, timeoutMs);
+    this.#stopAtAck = undefined;
+    if (!ok) return false;
+    return this.#waitState((state) => state === 'T' || state === 't', 5000);
+  }
+
+  /** SIGCONTs a stopped child. */
+  cont(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.continuedAt = performance.now();
+    if (this.alive) this.#process.kill('SIGCONT');
+  }
+
+  /** Waits until /proc says the child's state satisfies `accept` (false on timeout or exit). */
+  async #waitState(accept: (state: string) => boolean, timeoutMs: number): Promise<boolean> {
+    const until = performance.now() + timeoutMs;
+    while (this.alive && performance.now() < until) {
+      const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8').catch(() => '');
+      // pid (comm) state ...: comm may contain spaces and parentheses, the state follows the last ')'.
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (accept(state)) return true;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    return false;
   }
 
   /**
@@ -165,6 +219,7 @@ export class KillChild {
         break;
       case 'ack':
         if (message.op >= this.acked.op) this.acked = { op: message.op, seqNo: message.seqNo };
+        this.#stopAtAck?.();
         break;
       case 'hints':
         this.hintsStored++;

@@ -11,6 +11,11 @@
  * 3. until the parent kills it (or a failpoint does). On 'pause' it settles its acks and waits;
  *    on 'zombie' (after another process took over) it tries to record once more and reports
  *    whether the journal fenced it.
+ *
+ * A `stoppable` child is SIGSTOPped by the parent while it records (right after an ack, holding
+ * the append lock) and SIGCONTed once another process took the log over: it resumes where it
+ * was, unaware, and its next append must fail. That failure ends its recording; after the
+ * 'zombie' message it tries the zombie file too and reports what it met (never an ack).
  */
 import { promises as fsp } from 'node:fs';
 import { FileJournal } from '../../../src/journal/file.js';
@@ -48,6 +53,7 @@ function errorFields(err: unknown): { errorName: string; errorCode: string; mess
 }
 
 let pauseRequested = false;
+let zombieRequested = false;
 let resumeZombie: (() => void) | undefined;
 let goReceived: ((go: GoMessage) => void) | undefined;
 const go = new Promise<GoMessage>((resolve) => (goReceived = resolve));
@@ -55,7 +61,10 @@ const go = new Promise<GoMessage>((resolve) => (goReceived = resolve));
 process.on('message', (message: ParentMessage) => {
   if (message.type === 'go') goReceived?.(message);
   else if (message.type === 'pause') pauseRequested = true;
-  else if (message.type === 'zombie') resumeZombie?.();
+  else if (message.type === 'zombie') {
+    zombieRequested = true;
+    resumeZombie?.();
+  }
 });
 // A warm child whose parent went away has nothing left to do.
 process.on('disconnect', () => process.exit(0));
@@ -115,49 +124,60 @@ async function run(cfg: GoMessage): Promise<void> {
   let i = 0;
   let untilBarrier = 1;
   let untilHints = 5 + Math.floor(random() * 20);
-  while (!pauseRequested) {
-    const op = nextOp(model, random);
-    intents.intend(i + 1, op);
-    await perform(rfs, cfg.treeDir, op);
-    model.apply(op);
-    i++;
-    intents.done(i, { seqNo: recorder.fsm.nextSeqNo, checksum: recorder.fsm.nextChecksum });
-    if (--untilBarrier === 0) {
-      ack(i, recorder.fsm.nextSeqNo - 1, recorder.barrier());
-      untilBarrier = 1 + Math.floor(random() * 6);
-    }
-    // Back-pressure: keep the journal's queue short, as an application awaiting syncs would.
-    if (inflight >= 3) await acked;
-    if (--untilHints === 0) {
-      const seqNo = recorder.fsm.nextSeqNo - 1;
-      const hints = await recorder.buildHints(); // resolves once every op in it is durable
-      ack(i, seqNo, Promise.resolve());
-      await acked; // the parent knows these ops are durable before any hints name them
-      await store.storePrimary(hints);
-      await send({ type: 'hints', op: i });
-      untilHints = 10 + Math.floor(random() * 30);
+  /** What ended a stoppable child's recording (the fencing it met after it was resumed). */
+  let stoppedBy: unknown;
+  while (!pauseRequested && !zombieRequested) {
+    try {
+      const op = nextOp(model, random);
+      intents.intend(i + 1, op);
+      await perform(rfs, cfg.treeDir, op);
+      model.apply(op);
+      i++;
+      intents.done(i, { seqNo: recorder.fsm.nextSeqNo, checksum: recorder.fsm.nextChecksum });
+      if (--untilBarrier === 0) {
+        ack(i, recorder.fsm.nextSeqNo - 1, recorder.barrier());
+        untilBarrier = 1 + Math.floor(random() * 6);
+      }
+      // Back-pressure: keep the journal's queue short, as an application awaiting syncs would.
+      if (inflight >= 3) await acked;
+      if (--untilHints === 0) {
+        const seqNo = recorder.fsm.nextSeqNo - 1;
+        const hints = await recorder.buildHints(); // resolves once every op in it is durable
+        ack(i, seqNo, Promise.resolve());
+        await acked; // the parent knows these ops are durable before any hints name them
+        await store.storePrimary(hints);
+        await send({ type: 'hints', op: i });
+        untilHints = 10 + Math.floor(random() * 30);
+      }
+    } catch (err) {
+      if (cfg.stoppable !== true) throw err;
+      stoppedBy = err;
+      break;
     }
   }
 
-  await recorder.barrier();
-  ack(i, recorder.fsm.nextSeqNo - 1, Promise.resolve());
-  await acked;
-  await send({ type: 'paused', op: i });
-  await new Promise<void>((resolve) => (resumeZombie = resolve));
+  if (cfg.stoppable !== true) {
+    await recorder.barrier();
+    ack(i, recorder.fsm.nextSeqNo - 1, Promise.resolve());
+    await acked;
+    await send({ type: 'paused', op: i });
+  }
+  if (!zombieRequested) await new Promise<void>((resolve) => (resumeZombie = resolve));
 
   // Another process has recovered with a hand-off since: everything from here must be fenced.
-  let error: unknown;
+  let error: unknown = stoppedBy;
   try {
     const zombie = zombieFile(cfg.author);
     await rfs.writeFile(cfg.treeDir + zombie.path, zombie.content);
     await recorder.barrier();
   } catch (err) {
-    error = err;
+    error ??= err;
   }
   error ??= recorder.failed;
   await send({
     type: 'zombie-result',
     fenced: error instanceof RegisterMismatchError,
+    failed: error !== undefined,
     ...errorFields(error),
   });
   // Stay until the parent kills us, like a stuck old primary.

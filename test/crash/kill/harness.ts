@@ -8,12 +8,19 @@
  *   KILL_HINTED   share of recoveries from stored hints, 0..1 (default 0.8; the rest from offset 0)
  *   KILL_CHECK_CORPUS=1  also replay every passing generation through the shared corpus checker
  *   KILL_CORPUS   directory for failing cases (default test/corpus; 'none' keeps nothing)
+ *   KILL_STOP_SHARE  share of children SIGSTOPped while holding the append lock (default 0.03;
+ *                    every lane also stops its third child)
+ *   KILL_NS_ROUNDS   rounds of the namespace lane (namespaces.ts: raw appenders in two pid
+ *                    namespaces on one journal), run beside the lanes (default 10; at least
+ *                    one per mode, 5, unless 0, which turns the lane off)
+ *   KILL_NS_LEASE_MS the appenders' lockLeaseMs (default 200)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareChildEntry } from './child-entry.js';
 import { Lane } from './lane.js';
+import { NAMESPACE_MODES, NamespaceLane } from './namespaces.js';
 import { describeRun, emptyStats, unreachedFailpoints, type KillStats } from './stats.js';
 import { FAILPOINTS, isFailpointName, type FailpointName } from './protocol.js';
 
@@ -29,6 +36,11 @@ export interface KillRunOptions {
   hintedShare?: number;
   corpusDir?: string;
   childEnv?: Record<string, string>;
+  /** Share of children SIGSTOPped while holding the lock (lane.ts 'stop' plan). */
+  stopShare?: number;
+  /** Rounds of the namespace lane (0: off). */
+  nsRounds?: number;
+  nsLeaseMs?: number;
   log?: (line: string) => void;
 }
 
@@ -66,6 +78,9 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): KillRunOpt
     lanes: Math.max(1, Math.floor(number('KILL_LANES', 2))),
     maxSeconds: number('KILL_SECONDS', 240),
     seed: number('KILL_SEED', Math.floor(Math.random() * 0xffffffff)),
+    stopShare: Math.min(1, number('KILL_STOP_SHARE', 0.03)),
+    nsRounds: Math.floor(number('KILL_NS_ROUNDS', 10)),
+    nsLeaseMs: number('KILL_NS_LEASE_MS', 200),
   };
 }
 
@@ -87,6 +102,7 @@ export async function runKillTest(options: KillRunOptions): Promise<KillRunResul
     seed: options.seed,
     failpoints,
     hintedShare: options.hintedShare ?? 0.8,
+    stopShare: options.stopShare ?? 0.03,
     corpusDir: options.corpusDir,
     childEnv: options.childEnv,
     childArgs: entry.args,
@@ -104,8 +120,29 @@ export async function runKillTest(options: KillRunOptions): Promise<KillRunResul
       { length: options.lanes },
       (_, i) => new Lane(i, (options.seed + i * 0x9e3779b9) >>> 0, ctx),
     );
+    const nsRounds = options.nsRounds ?? 10;
+    const namespaces =
+      nsRounds > 0
+        ? new NamespaceLane({
+            root,
+            stats,
+            finished: ctx.finished,
+            stop: ctx.stop,
+            appenderArgs: entry.appenderArgs,
+            leaseMs: options.nsLeaseMs ?? 200,
+            rounds: nsRounds,
+            minRounds: Math.min(nsRounds, NAMESPACE_MODES.length),
+            seed: (options.seed ^ 0x5bd1e995) >>> 0,
+            corpusDir: options.corpusDir,
+            log,
+          })
+        : undefined;
+    if (namespaces === undefined) stats.ns.skipped = 'KILL_NS_ROUNDS=0';
     // Every lane must be stopped before the directories go: settle all, then report a failure.
-    const settled = await Promise.allSettled(lanes.map((lane) => lane.loop()));
+    const settled = await Promise.allSettled([
+      ...lanes.map((lane) => lane.loop()),
+      ...(namespaces !== undefined ? [namespaces.loop()] : []),
+    ]);
     const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failure !== undefined) throw failure.reason;
   } finally {

@@ -1,10 +1,13 @@
 /**
  * Layer 2 of the crash tests (crash-testing.md (b)): real processes recording into a FileJournal
- * on local disk, SIGKILLed at random moments and at failpoints, recovered by fresh processes, and
- * checked against the parent's ledger (I1, I2, I3, I5, I6, I7). See harness.ts for the knobs.
+ * on local disk, SIGKILLed at random moments and at failpoints, SIGSTOPped while holding the
+ * append lock, recovered by fresh processes, and checked against the parent's ledger (I1, I2,
+ * I3, I5, I6, I7); beside them, raw appenders in two pid namespaces share one journal
+ * (namespaces.ts: I1, I2, I3, I4, I6, I7). See harness.ts for the knobs.
  */
 import assert from 'node:assert/strict';
 import { runKillTest, optionsFromEnv } from './harness.js';
+import { NAMESPACE_MODES } from './namespaces.js';
 import { unreachedFailpoints } from './stats.js';
 
 const MIN_KILLS = 200;
@@ -45,5 +48,20 @@ describe('kill -9 crash consistency (layer 2)', function () {
       `${summary}: kills at failpoints outside the run's list`,
     );
     assert.deepEqual(stats.unexpectedFailpoints, [], `${summary}: unexpected failpoint marks`);
+    // The SIGSTOP plan (every lane stops its third child) ran and was poked at least once.
+    if (options.targetKills >= 20) {
+      assert.ok(
+        stats.stoppedZombies > 0 && stats.stoppedHoldingLock > 0,
+        `${summary}: no zombie was SIGSTOPped while holding the append lock and then resumed`,
+      );
+    }
+    // The namespace lane ran every mode, unless this host cannot make a pid namespace.
+    const nsRounds = options.nsRounds ?? 0;
+    if (nsRounds > 0 && stats.ns.skipped === undefined) {
+      assert.ok(
+        stats.ns.rounds >= Math.min(nsRounds, NAMESPACE_MODES.length) && stats.ns.acked > 0,
+        `${summary}: the namespace lane ran ${stats.ns.rounds} rounds, ${stats.ns.acked} acked appends`,
+      );
+    }
   });
 });

@@ -8,12 +8,18 @@
  * 'go', kill it according to its plan, verify. A zombie plan pauses the child instead of killing
  * it; once the next child has recovered (and so fenced the log), the zombie is told to append,
  * must report RegisterMismatchError, and is killed; nothing of it may ever be recovered.
+ * A stop plan SIGSTOPs the child instead, right after one of its acks, while it holds the append
+ * lock (the lock file names it): the next child's hand-off must get past it within the lock
+ * lease plus a few seconds; once that child acknowledged ops of its own, the stopped one is
+ * SIGCONTed, unaware, and must meet a failure (the FENCE, then RegisterMismatchError), never an
+ * ack beyond what the check before the hand-off proved; nothing of it may ever be recovered.
  * The journal starts over (a new epoch) every few generations, so offset-0 replays stay short.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HintsStore } from '../../../src/hints-store.js';
 import { FileJournal } from '../../../src/journal/file.js';
+import { DEFAULT_LOCK_LEASE_MS } from '../../../src/journal/file-lock.js';
 import type { FSMHints } from '../../../src/wire/types.js';
 import { replayCorpusCase } from '../lib/corpus.js';
 import type { LedgerEntry, RejectedEntry } from '../lib/ledger.js';
@@ -44,6 +50,21 @@ import { describeDifference } from './tree.js';
 /** Generations per journal before the lane starts a new one. */
 const GENERATIONS_PER_EPOCH = 8;
 
+/**
+ * A recovery whose hand-off must get past a SIGSTOPped lock holder finishes within the lock
+ * lease (children open their journal with the default) plus this much.
+ */
+const HANDOFF_SLACK_MS = 3000;
+
+/** What a resumed SIGSTOPped zombie may meet: its fencing, or the failed state it leaves. */
+const STOPPED_ZOMBIE_ERRORS = [
+  'RegisterMismatchError',
+  'JournalWriteError',
+  'JournalFailedError',
+  'JournalLockedError',
+  'JournalContendedError',
+];
+
 /** Failing cases saved per run (the first ones; later ones are usually the same bug). */
 const MAX_CORPUS_CASES = 5;
 
@@ -70,6 +91,8 @@ export interface LaneContext {
   seed: number;
   /** Share of recoveries that start from the stored hints (the rest replay from offset 0). */
   hintedShare: number;
+  /** Share of children SIGSTOPped while holding the append lock (the 'stop' plan). */
+  stopShare: number;
   corpusDir?: string;
   childEnv?: Record<string, string>;
   /** `node` arguments that start a child (child-entry.ts). */
@@ -110,6 +133,14 @@ export class Lane {
   #rejected: RejectedEntry[] = [];
   #warm: KillChild | undefined;
   #zombie: KillChild | undefined;
+  /** A SIGSTOPped zombie's ops 1..j that its check proved: it may never ack past them. */
+  #zombieProven = 0;
+  /** The lock file named the SIGSTOPped zombie as the append lock's holder when it stopped. */
+  #zombieHeldLock = false;
+  /** The lock file named the current zombie (stopped or paused) when this child got 'go'. */
+  #zombieHoldsLockAtGo = false;
+  #spawned = 0;
+  #stopsPlanned = 0;
   #pending: Violation[] = [];
   #resetEpoch = false;
   #events: object[] = [];
@@ -169,6 +200,15 @@ export class Lane {
 
   #plan(): ChildPlan {
     const r = this.#random();
+    this.#spawned++;
+    // Every lane stops one early (its third child), then a share of them.
+    if (
+      this.#random() < this.#ctx.stopShare ||
+      (this.#spawned === 3 && this.#stopsPlanned === 0 && this.#ctx.stopShare > 0)
+    ) {
+      this.#stopsPlanned++;
+      return { mode: 'stop' };
+    }
     if (r < 0.07) return { mode: 'zombie' };
     if (r < 0.55 && this.#ctx.failpoints.length > 0) {
       // The least hit failpoint so far, then the least planned (ties at random): every one is
@@ -230,10 +270,13 @@ export class Lane {
       author: 1 + Math.floor(this.#random() * 0xfffffffe),
       seed: Math.floor(this.#random() * 0xffffffff),
       useHints: this.#random() < this.#ctx.hintedShare,
+      stoppable: child.plan.mode === 'stop',
     };
     await mkdir(this.#dirs.intents, { recursive: true });
     const readyAt = performance.now();
     this.#headAtGo = this.#expected.head;
+    this.#zombieHoldsLockAtGo =
+      this.#zombie !== undefined && (await lockHolderPid(this.#dirs.journal)) === this.#zombie.pid;
     child.start(go);
     this.#noops++;
     const outcome = await this.#drive(child);
@@ -248,7 +291,7 @@ export class Lane {
           `verified ${ms(diedAt, performance.now())} ms, acked ${child.acked.op}`,
       );
     }
-    if (outcome === 'paused') this.#zombie = child;
+    if (outcome === 'paused' || outcome === 'stopped') this.#zombie = child;
     else await rm(go.treeDir, { recursive: true, force: true });
   }
 
@@ -256,8 +299,8 @@ export class Lane {
     this.#pending.push({ invariant, detail });
   }
 
-  /** Runs the child's plan; resolves when it is dead, or paused (a zombie to be). */
-  async #drive(child: KillChild): Promise<'dead' | 'paused'> {
+  /** Runs the child's plan; resolves when it is dead, or paused or stopped (a zombie to be). */
+  async #drive(child: KillChild): Promise<'dead' | 'paused' | 'stopped'> {
     const plan = child.plan;
     const sleep = (ms: number) => child.until(() => false, ms);
     if (plan.mode === 'random' && plan.duringRecovery) {
@@ -273,7 +316,7 @@ export class Lane {
       return 'dead';
     }
     this.#checkRecovered(child);
-    if (this.#zombie !== undefined) await this.#pokeZombie();
+    if (this.#zombie !== undefined) await this.#pokeZombie(child);
     const recordFor = () => 30 + this.#random() * 270;
     if (plan.mode === 'random') {
       await sleep(recordFor());
@@ -284,6 +327,13 @@ export class Lane {
       } else if (await sleep(1500).then(() => child.alive)) {
         this.#miss(plan.name);
       }
+    } else if (plan.mode === 'stop') {
+      await sleep(30 + this.#random() * 170);
+      if (await this.#stopHoldingLock(child)) return 'stopped';
+      this.#violation(
+        'harness',
+        `could not SIGSTOP the child after an ack (${child.describeExit()})`,
+      );
     } else {
       await sleep(30 + this.#random() * 170);
       child.send({ type: 'pause' });
@@ -293,6 +343,19 @@ export class Lane {
     child.kill();
     await child.closed;
     return 'dead';
+  }
+
+  /**
+   * SIGSTOPs the child right after one of its acks, until the lock file names it as the holder
+   * (a few tries; it holds the lock nearly all the time while recording). True once stopped.
+   */
+  async #stopHoldingLock(child: KillChild): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      if (!(await child.stopAtNextAck(5000))) return false;
+      this.#zombieHeldLock = (await lockHolderPid(this.#dirs.journal)) === child.pid;
+      if (this.#zombieHeldLock || attempt >= 20) return true; // (a stopped zombie all the same)
+      child.cont();
+    }
   }
 
   #miss(name: FailpointName): void {
@@ -306,8 +369,26 @@ export class Lane {
     stats.recoveries++;
     if (recovered.usedHints) stats.hintedRecoveries++;
     stats.recoveryMs.push(recovered.recoveryMs);
-    this.#recoveryEstimateMs =
-      0.8 * this.#recoveryEstimateMs + 0.2 * (child.recoveredAt - child.goAt);
+    const took = child.recoveredAt - child.goAt;
+    if (this.#zombie !== undefined && this.#zombieHoldsLockAtGo && !this.#zombie.stopped) {
+      // A paused zombie is alive and idle: it should hand the lock over on the doorbell.
+      stats.handoffsPastPausedMs.push(took);
+    }
+    if (this.#zombie?.stopped === true) {
+      // The hand-off had to get past a stopped process holding the lock: the lease bounds it
+      // (the old journal waited for the holder to resume, or failed with JournalLockedError).
+      if (this.#zombieHoldsLockAtGo) stats.handoffsPastStoppedMs.push(took);
+      const bound = DEFAULT_LOCK_LEASE_MS + HANDOFF_SLACK_MS;
+      if (took > bound) {
+        this.#violation(
+          'I7',
+          `the hand-off past a SIGSTOPped lock holder took ${took.toFixed(0)} ms (bound: lease ` +
+            `${DEFAULT_LOCK_LEASE_MS} ms + ${HANDOFF_SLACK_MS} ms)`,
+        );
+      }
+    } else {
+      this.#recoveryEstimateMs = 0.8 * this.#recoveryEstimateMs + 0.2 * took;
+    }
     if (recovered.tree.digest !== this.#expected.tree.digest) {
       this.#violation(
         recovered.usedHints ? 'I5' : 'I6',
@@ -324,12 +405,23 @@ export class Lane {
     }
   }
 
-  async #pokeZombie(): Promise<void> {
+  async #pokeZombie(owner: KillChild): Promise<void> {
     const zombie = this.#zombie!;
     this.#zombie = undefined;
     const stats = this.#ctx.stats;
     stats.zombies++;
-    zombie.send({ type: 'zombie' });
+    const stopped = zombie.stopped;
+    if (stopped) {
+      stats.stoppedZombies++;
+      if (this.#zombieHeldLock) stats.stoppedHoldingLock++;
+      // The new owner acknowledges ops of its own first; then the old one resumes, unaware.
+      const from = owner.acked.op;
+      await owner.until(() => owner.acked.op >= from + 2 || !owner.alive, 2000);
+      zombie.send({ type: 'zombie' });
+      zombie.cont();
+    } else {
+      zombie.send({ type: 'zombie' });
+    }
     const author = zombie.go!.author;
     const file = zombieFile(author);
     const why = 'appended by a zombie after another process took the log over';
@@ -349,7 +441,16 @@ export class Lane {
     );
     await zombie.until(() => zombie.zombieResult !== undefined, 20_000);
     const result = zombie.zombieResult;
-    if (result?.fenced === true) stats.zombiesFenced++;
+    if (result !== undefined) {
+      const name = result.failed ? result.errorName : 'no error';
+      stats.zombieErrors[name] = (stats.zombieErrors[name] ?? 0) + 1;
+    }
+    if (stopped) {
+      // Checked once it is gone and every message it sent has arrived.
+      zombie.kill();
+      await zombie.closed;
+      this.#checkStoppedZombie(zombie);
+    } else if (result?.fenced === true) stats.zombiesFenced++;
     else {
       this.#violation(
         'I3',
@@ -364,8 +465,45 @@ export class Lane {
     if (zombie.go !== undefined) await rm(zombie.go.treeDir, { recursive: true, force: true });
   }
 
+  /**
+   * A SIGSTOPped zombie, resumed after the hand-off: it must have met a failure (the FENCE, then
+   * RegisterMismatchError; or the failed state its journal was left in), and acknowledged no op
+   * beyond those the check before the hand-off found in the journal (the I2 side of fencing: an
+   * ack of an op that lost to the FENCE). Its ops beyond those are rejected for the ledger.
+   */
+  #checkStoppedZombie(zombie: KillChild): void {
+    const result = zombie.zombieResult;
+    const proven = this.#zombieProven;
+    const failedProperly =
+      result !== undefined && result.failed && STOPPED_ZOMBIE_ERRORS.includes(result.errorName);
+    if (failedProperly && zombie.acked.op <= proven) this.#ctx.stats.zombiesFenced++;
+    if (!failedProperly) {
+      const met =
+        result === undefined
+          ? `never reported (${zombie.describeExit()}): ${zombie.error ?? zombie.stderr.slice(-500)}`
+          : result.failed
+            ? `met ${result.errorName} ${result.errorCode}, not its fencing: ${result.message}`
+            : 'appended without an error';
+      this.#violation('I3', `the SIGSTOPped zombie, resumed after the hand-off, ${met}`);
+    }
+    if (zombie.acked.op > proven) {
+      this.#violation(
+        'I2',
+        `the SIGSTOPped zombie acknowledged its op ${zombie.acked.op} after it was resumed, but ` +
+          `the journal held only its ops 1..${proven} when the next process took over: an ` +
+          'acknowledged op that lost to the FENCE',
+      );
+    }
+    const author = zombie.go!.author;
+    const why = 'appended by a SIGSTOPped zombie after another process took the log over';
+    const intents = readIntents(zombie.go!.intentsFile);
+    for (const op of intents.ops.slice(proven)) {
+      this.#rejected.push({ op: toTreeOp(op), author, at: 0, why });
+    }
+  }
+
   #count(child: KillChild): void {
-    if (child.paused !== undefined && child.alive) return;
+    if ((child.paused !== undefined || child.stopped) && child.alive) return;
     const stats = this.#ctx.stats;
     const plan = child.plan;
     const hit = child.failpointsHit;
@@ -420,7 +558,7 @@ export class Lane {
     if (child.recovered === undefined) stats.duringRecovery++;
   }
 
-  async #verify(child: KillChild, outcome: 'dead' | 'paused'): Promise<void> {
+  async #verify(child: KillChild, outcome: 'dead' | 'paused' | 'stopped'): Promise<void> {
     const go = child.go!;
     const recovered = child.recovered;
     const intents: Intents =
@@ -478,6 +616,7 @@ export class Lane {
       });
       if (result.ok) {
         event.prefix = result.j;
+        if (outcome === 'stopped') this.#zombieProven = result.j;
         if (process.env.KILL_CHECK_CORPUS === '1') {
           await this.#crossCheck(child, intents, acked);
         }
@@ -667,4 +806,16 @@ function handoffEntry(
     seqNoAfter: after.seqNo,
     checksumAfter: after.checksum,
   };
+}
+
+/** The pid the journal's append lock file names as its holder, if the lock is held. */
+async function lockHolderPid(journalDir: string): Promise<number | undefined> {
+  try {
+    const holder = JSON.parse(await readFile(join(journalDir, 'lock'), 'utf8')) as {
+      pid?: unknown;
+    };
+    return typeof holder.pid === 'number' ? holder.pid : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -8,6 +8,7 @@
  * I3  no op beyond what was written, nothing of a fenced zombie, and the FSM's NextSeqNo and
  *     checksum after replay equal the Recorder's after op j (plus hand-off no-ops of recoveries
  *     that crashed, which change no file);
+ * I4  (namespace lane) a journal read returns only whole records, never torn or foreign bytes;
  * I5  stored hints reference only acknowledged ops (and are never torn);
  * I6  a recovery that crashed changes nothing: the next one finds the same state.
  */
@@ -17,7 +18,7 @@ import { describeOp, type KillOp, type TreeModel } from './model.js';
 import type { FsmPosition } from './protocol.js';
 import { describeDifference, type TreeSnapshot } from './tree.js';
 
-export type Invariant = 'I1' | 'I2' | 'I3' | 'I5' | 'I6' | 'I7' | 'harness';
+export type Invariant = 'I1' | 'I2' | 'I3' | 'I4' | 'I5' | 'I6' | 'I7' | 'harness';
 
 export interface Violation {
   invariant: Invariant;

@@ -91,6 +91,12 @@ export interface GoMessage {
   seed: number;
   /** Recover from the stored hints (else from offset 0 with empty hints). */
   useHints: boolean;
+  /**
+   * The parent will SIGSTOP this child while it records (a zombie that does not know it was
+   * paused). A recording failure is then not a crash: once the parent resumed it, it is the
+   * fencing it must meet, reported as a 'zombie-result' (see child.ts).
+   */
+  stoppable?: boolean;
 }
 
 export interface PauseMessage {
@@ -126,7 +132,10 @@ export type ChildMessage =
   | { type: 'paused'; op: number }
   | {
       type: 'zombie-result';
+      /** The attempt failed with RegisterMismatchError (the journal fenced its author). */
       fenced: boolean;
+      /** The attempt (or the recording before it) failed at all; '' names no error. */
+      failed: boolean;
       errorName: string;
       errorCode: string;
       message: string;
