@@ -197,8 +197,10 @@ export {
   type BaseFileHandle,
   type BaseFs,
   type BaseStats,
+  type CpOptions,
   type FileData,
   type OpenFlags,
+  type RecordedNodeFs,
   type WriteFileOptions,
 } from './recorded-fs.js';
 

@@ -403,8 +403,11 @@ for (const kind of KINDS) {
             act: () => fs.rename(p('d'), p('e')),
           },
           {
-            name: 'recursive rm of a directory',
-            setup: () => fs.mkdir(p('d')),
+            name: 'recursive rm of a directory holding recorded files',
+            setup: async () => {
+              await fs.mkdir(p('d/e'), { recursive: true });
+              await fs.writeFile(p('d/e/x'), 'x');
+            },
             act: () => fs.rm(p('d'), { recursive: true }),
           },
           {

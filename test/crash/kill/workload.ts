@@ -67,7 +67,9 @@ export function nextOp(model: TreeModel, random: () => number): KillOp {
     }
     if (r < 0.9) {
       const property = PROPERTY_PATHS.find((p) => !model.isProperty(p));
-      if (property !== undefined && random() < 0.04)
+      // A file with other hard links cannot become a property (RecordedFs refuses: the other
+      // links could change it after its content is recorded).
+      if (property !== undefined && random() < 0.04 && model.linkCount(path) === 1)
         return { kind: 'rename', from: path, to: property };
       const to = pick(random, NAMES);
       if (to === path || model.sameFile(path, to)) continue;
