@@ -63,7 +63,7 @@ import { DEFAULT_LOCK_LEASE_MS, DirectoryLock } from './file-lock.js';
 import { META_FILE, LEGACY_FORMAT_VERSION, readMeta, writeMeta } from './journal-meta.js';
 import { nodeStorage, type JournalStorage } from './storage.js';
 import { discoverChain, type Chain } from './fragment-chain.js';
-import { Fragment, errorCode, type VerifiedSpan } from './fragment-io.js';
+import { Fragment, FragmentGoneError, errorCode, type VerifiedSpan } from './fragment-io.js';
 import { FencedError, type OwnedFragment } from './fragment-writer.js';
 import { fsyncDirectory, startEpoch } from './takeover.js';
 import { describeFragment, pruneFragments, type FragmentInfo, type PruneResult } from './prune.js';
@@ -313,7 +313,7 @@ export class FileJournal implements Journal {
         } catch (error) {
           if (error instanceof RecoveryLogError) throw error;
           if (this.closed) throw new JournalClosedError(this.name);
-          if (errorCode(error) === 'ENOENT') {
+          if (errorCode(error) === 'ENOENT' || error instanceof FragmentGoneError) {
             // Pruned by another process meanwhile: look again, then jump past it.
             await this.reloadChain();
             continue;
@@ -349,11 +349,19 @@ export class FileJournal implements Journal {
   async fragments(): Promise<FragmentInfo[]> {
     this.assertUsable();
     await this.refresh();
-    const infos: FragmentInfo[] = [];
-    for (const fragment of this.chain.fragments) {
-      infos.push(describeFragment(fragment, await fragment.loaded()));
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const infos: FragmentInfo[] = [];
+        for (const fragment of this.chain.fragments) {
+          infos.push(describeFragment(fragment, await fragment.loaded()));
+        }
+        return infos;
+      } catch (error) {
+        // Pruned by another process while we listed: list the chain as it is now.
+        if (!(error instanceof FragmentGoneError) || attempt >= 2) throw error;
+        await this.reloadChain();
+      }
     }
-    return infos;
   }
 
   /** The first offset the journal still holds (0 unless pruned). */

@@ -120,6 +120,31 @@ export async function discoverChain(
   dir: string,
   known: ReadonlyMap<number, Fragment> = new Map(),
 ): Promise<Chain> {
+  // A prune makes its mark durable before deleting anything: a fragment found missing after the
+  // listing was taken may be one a concurrent prune just deleted. Look again before judging.
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await discoverOnce(storage, dir, known);
+    } catch (error) {
+      if (!(error instanceof FragmentMissing) || attempt >= 2) {
+        throw error instanceof FragmentMissing ? error.corrupt : error;
+      }
+    }
+  }
+}
+
+/** A predecessor the chain names is not in the directory (see discoverChain). */
+class FragmentMissing extends Error {
+  constructor(readonly corrupt: JournalCorruptError) {
+    super(corrupt.message);
+  }
+}
+
+async function discoverOnce(
+  storage: JournalStorage,
+  dir: string,
+  known: ReadonlyMap<number, Fragment>,
+): Promise<Chain> {
   const listing = await listDirectory(storage, dir);
   const topClaimed = listing.epochs.at(-1) ?? LEGACY_EPOCH;
   // The top: the highest epoch whose index holds a START.
@@ -174,11 +199,13 @@ export async function discoverChain(
       } else {
         const found = await readStart(storage, dir, epoch);
         if (found === undefined) {
-          throw new JournalCorruptError(
-            join(dir, indexFile(epoch)),
-            0,
-            `fragment ${epoch} is missing, but fragment ${current.epoch} continues it at offset ` +
-              `${start.begin} and nothing was pruned above ${listing.prunedBelow}`,
+          throw new FragmentMissing(
+            new JournalCorruptError(
+              join(dir, indexFile(epoch)),
+              0,
+              `fragment ${epoch} is missing, but fragment ${current.epoch} continues it at offset ` +
+                `${start.begin} and nothing was pruned above ${listing.prunedBelow}`,
+            ),
           );
         }
         previous = new Fragment(

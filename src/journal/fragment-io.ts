@@ -189,6 +189,8 @@ export class Fragment {
   readonly dataBase: number;
   #data: StorageFileHandle | undefined;
   #indexHandle: StorageFileHandle | undefined;
+  /** Closed (journal closed, or dropped from the chain): handles opened later are not kept. */
+  #closed = false;
   #opening: Promise<StorageFileHandle> | undefined;
   #loading: Promise<FragmentIndex> | undefined;
   /** Large commits already verified whole (by index). */
@@ -269,7 +271,15 @@ export class Fragment {
   async refreshIndex(): Promise<boolean> {
     const index = await this.loaded();
     if (this.epoch === LEGACY_EPOCH || index.closed) return false;
-    this.#indexHandle ??= await this.storage.open(this.indexPath, 'r');
+    if (this.#indexHandle === undefined) {
+      const handle = await this.storage.open(this.indexPath, 'r');
+      if (this.#closed) {
+        await handle.close().catch(() => undefined);
+        return false;
+      }
+      this.#indexHandle ??= handle;
+      if (this.#indexHandle !== handle) await handle.close().catch(() => undefined);
+    }
     const before = index.parsedThrough;
     await advanceIndex(this.storage, this.indexPath, index, this.#indexHandle);
     return index.parsedThrough !== before;
@@ -278,11 +288,14 @@ export class Fragment {
   private async data(): Promise<StorageFileHandle> {
     if (this.#data !== undefined) return this.#data;
     this.#opening ??= this.storage.open(this.dataPath, 'r');
+    const opening = this.#opening;
     try {
-      this.#data = await this.#opening;
-      return this.#data;
+      const handle = await opening;
+      // Closed while opening: the handle serves this read only (readData closes it).
+      if (!this.#closed) this.#data = handle;
+      return handle;
     } finally {
-      this.#opening = undefined;
+      if (this.#opening === opening) this.#opening = undefined;
     }
   }
 
@@ -355,7 +368,13 @@ export class Fragment {
   }
 
   private async readData(offset: number, length: number): Promise<Buffer> {
-    const bytes = await readFully(await this.data(), offset - this.dataBase, length);
+    const handle = await this.data();
+    let bytes: Buffer;
+    try {
+      bytes = await readFully(handle, offset - this.dataBase, length);
+    } finally {
+      if (handle !== this.#data) await handle.close().catch(() => undefined);
+    }
     if (bytes.byteLength < length) {
       throw new JournalCorruptError(
         this.dataPath,
@@ -367,6 +386,7 @@ export class Fragment {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const handles = [this.#data, this.#indexHandle];
     this.#data = undefined;
     this.#indexHandle = undefined;
@@ -380,9 +400,17 @@ export async function loadIndex(
   path: string,
   epoch: number,
 ): Promise<FragmentIndex> {
+  if ((await fileSize(storage, path)) === undefined) throw new FragmentGoneError(path);
   const index = new FragmentIndex(epoch);
   await advanceIndex(storage, path, index);
   return index;
+}
+
+/** A fragment's file vanished while the chain named it: pruned meanwhile (look again). */
+export class FragmentGoneError extends Error {
+  constructor(readonly path: string) {
+    super(`${path} was deleted (pruned) while it was being read`);
+  }
 }
 
 export async function loadLegacyIndex(

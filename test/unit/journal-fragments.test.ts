@@ -483,6 +483,34 @@ describe('FileJournal fragments', function () {
       await reopened.close();
     });
 
+    it('prunes while the same journal keeps appending and rolling, and a reader keeps reading (found by Layer 3)', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'prune/log', { fragmentBytes: 64 });
+      const reader = await FileJournal.open(dir, { readOnly: true });
+      let stop = false;
+      const appending = (async () => {
+        for (let i = 0; !stop; i += 1) await journal.append(bytesOf(40, i));
+      })();
+      for (let round = 0; round < 30; round += 1) {
+        const head = await journal.head();
+        await journal.prune([hintsAt(Math.max(0, head - 200))]);
+        const low = reader.low;
+        const at = await reader.head();
+        if (at > low) await reader.read(Math.max(low, at - 100), { blocking: false });
+      }
+      stop = true;
+      await appending;
+      const head = await journal.head();
+      await journal.close();
+      assert.equal(await reader.head(), head);
+      assert.ok(reader.low > 0);
+      await reader.close();
+      const reopened = await FileJournal.open(dir, { readOnly: true });
+      assert.equal(await reopened.head(), head);
+      assert.equal((await readAll(reopened, reopened.low)).byteLength, head - reopened.low);
+      await reopened.close();
+    });
+
     it('refuses to prune with hints that do not name the journal', async function () {
       const dir = join(await scratchDir(), 'log');
       const journal = await FileJournal.create(dir, 'prune/log', { fragmentBytes: 100 });
