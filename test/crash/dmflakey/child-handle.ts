@@ -21,11 +21,6 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
-export interface ChildHandleOptions {
-  /** Seeded library bugs for the child (RECOVERYLOG_SEEDED_BUGS), to check the checker. */
-  seededBugs?: string;
-}
-
 export class ChildHandle {
   readonly reports: ChildReport[] = [];
   readonly spawnedAt = Date.now();
@@ -40,10 +35,11 @@ export class ChildHandle {
   private readonly listeners = new Set<() => void>();
   private killed = false;
 
-  constructor(options: ChildHandleOptions = {}) {
-    const env = { ...process.env };
-    if (options.seededBugs) env.RECOVERYLOG_SEEDED_BUGS = options.seededBugs;
-    this.process = spawn(process.execPath, CHILD_ARGS, { stdio: ['pipe', 'pipe', 'pipe'], env });
+  constructor() {
+    this.process = spawn(process.execPath, CHILD_ARGS, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env },
+    });
     this.process.stderr!.on('data', (chunk: Buffer) => {
       if (this.stderr.length < 64_000) this.stderr += chunk.toString();
     });

@@ -1,7 +1,8 @@
 /**
- * Aiming dm-flakey at one file: where a preallocated file's blocks sit on the device (from
- * `filefrag -v`), and the multi-target table that corrupts writes there while every other sector
- * (ext4's metadata and its own journal, the hints, the recorded directory) works normally. So a
+ * Aiming dm-flakey at some blocks only: the multi-target table that corrupts writes to given
+ * sectors while every other sector works normally, and where those sectors are: a preallocated
+ * file's blocks (`filefrag -v`), or the blocks an unmounted ext4 has free (`dumpe2fs`: where
+ * files written later land, while ext4's metadata and its own journal stay intact). So a
  * corruption round tests the recovery log's checksums, not ext4's.
  */
 
@@ -81,4 +82,39 @@ export function segmentsFor<Mode>(
   }
   if (at < sectors) out.push({ start: at, length: sectors - at, mode: outside });
   return out;
+}
+
+/**
+ * The blocks `dumpe2fs` lists as free, in 512-byte sectors (merged). Only the per-group lines
+ * ("  Free blocks: 6169-32767, 40000") count; the superblock's unindented "Free blocks: N" line
+ * is a count, not a block. The block size comes from the "Block size:" line.
+ *
+ * Aimed at a file system that is unmounted (so its bitmaps on disk are current): every block in
+ * use then (ext4's own metadata, its journal, directories, files written so far) is left out,
+ * and what is free is where files written later will land.
+ */
+export function parseFreeBlocks(output: string): SectorRange[] {
+  const blockSize = /^Block size:\s*(\d+)/m.exec(output)?.[1];
+  if (blockSize === undefined) throw new Error(`dumpe2fs output without a block size:\n${output}`);
+  const perBlock = Number(blockSize) / 512;
+  if (!Number.isInteger(perBlock) || perBlock < 1) {
+    throw new Error(`dumpe2fs reports a block size of ${blockSize} bytes`);
+  }
+  const ranges: SectorRange[] = [];
+  for (const line of output.split('\n')) {
+    const m = /^\s+Free blocks:\s*(.*)$/.exec(line);
+    if (m === null) continue;
+    for (const part of (m[1] ?? '').split(',')) {
+      const item = part.trim();
+      if (item === '') continue;
+      const range = /^(\d+)(?:-(\d+))?$/.exec(item);
+      if (range === null)
+        throw new Error(`unreadable free block range "${item}" in: ${line.trim()}`);
+      const first = Number(range[1]);
+      const last = range[2] === undefined ? first : Number(range[2]);
+      if (last < first) throw new Error(`free block range ${item} ends before it begins`);
+      ranges.push({ start: first * perBlock, length: (last - first + 1) * perBlock });
+    }
+  }
+  return mergeRanges(ranges);
 }

@@ -1,10 +1,10 @@
 #!/bin/busybox sh
 # PID 1 of the dm-flakey test VM (copied into the initramfs by vm.sh; runs on busybox only).
 #
-# Loads the modules vm.sh listed in /modules.order (virtio, dm-mod, dm-flakey, ext4, 9p,
+# Loads the modules vm.sh listed in /modules.order (virtio, dm-mod, dm-flakey, ext4, xfs, 9p,
 # overlay), then switches into the HOST's root filesystem: shared read-only over virtio-9p with
-# a tmpfs overlay on top, so the host's node, dmsetup, mkfs.ext4 and the project checkout are
-# used as they are and every write is thrown away at power-off. The per-run job folder is shared
+# a tmpfs overlay on top, so the host's node, dmsetup, mkfs.ext4, mkfs.xfs and the project
+# checkout are used as they are and every write is thrown away at power-off. The per-run job folder is shared
 # read-write at its host path; $job/guest.sh is what runs, and its exit status goes to
 # $job/guest.rc (vm.sh reads it from there after QEMU exits).
 export PATH=/bin

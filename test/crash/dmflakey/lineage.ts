@@ -81,14 +81,24 @@ export class Lineage {
   ackedSeqNo = 0;
   /** How long the last child's recovery took (early cuts aim inside it). */
   lastPlayMs = 0;
+  /**
+   * The next child's first prune will delete fragments: what the stored hints it will prune
+   * with need lies above the end of some fragment (set by the driver after each check).
+   */
+  prunable = false;
 
+  /**
+   * `dir` holds the hints and the recorded tree, and the journal unless `journalDir` puts it
+   * elsewhere (the corruption round keeps it on a file system of its own).
+   */
   constructor(
     readonly name: string,
     readonly dir: string,
+    options: { journalDir?: string } = {},
   ) {
     this.ledger = new Ledger(name);
     this.ledger.journalCreatedAt = Number.POSITIVE_INFINITY;
-    this.journalDir = join(dir, 'journal');
+    this.journalDir = options.journalDir ?? join(dir, 'journal');
     this.hintsDir = join(dir, 'hints');
     this.treeDir = join(dir, 'tree');
   }
@@ -351,4 +361,88 @@ function indent(text: string): string {
         .split('\n')
         .map((l) => `  ${l}`)
         .join('\n');
+}
+
+/** A journal activity a power cut can land in. */
+export type Activity = 'takeover' | 'roll' | 'prune';
+
+export interface StorageActivity {
+  /** Epochs this child claimed (its take-over, then one per roll). */
+  claims: number;
+  /** Fragments it sealed (rolls). */
+  rolls: number;
+  /** Prunes that deleted fragments, and how many fragment files they deleted. */
+  prunes: number;
+  deletedFiles: number;
+  /** What was in flight at the reference time (see storageActivity). */
+  inFlight: Activity[];
+}
+
+/**
+ * What the child's journal was doing at time `ref` (the cut; undefined: none), from its storage
+ * events (protocol.ts StorageEvent) and prune reports, plus totals:
+ * - take-over: from its first claim (the hand-off starts an epoch) until that epoch's START is
+ *   durable;
+ * - roll: from a SEAL until the next epoch's START is durable;
+ * - prune: from its prune mark (deletions begin) until journal.prune resolved (or failed).
+ */
+export function storageActivity(
+  reports: readonly ChildReport[],
+  ref: number | undefined,
+): StorageActivity {
+  const activity: StorageActivity = {
+    claims: 0,
+    rolls: 0,
+    prunes: 0,
+    deletedFiles: 0,
+    inFlight: [],
+  };
+  let takeover: boolean | undefined; // undefined: not begun yet
+  let rolling = false;
+  let pruning = false;
+  let deleting = false;
+  let settledAtRef = false;
+  const settle = (): void => {
+    if (settledAtRef) return;
+    settledAtRef = true;
+    if (takeover === true) activity.inFlight.push('takeover');
+    if (rolling) activity.inFlight.push('roll');
+    if (deleting) activity.inFlight.push('prune');
+  };
+  for (const r of reports) {
+    if (ref !== undefined && r.at > ref) settle();
+    if (r.t === 'io') {
+      switch (r.ev) {
+        case 'claim':
+          activity.claims++;
+          if (takeover === undefined) takeover = true;
+          break;
+        case 'start':
+          if (takeover === true) takeover = false;
+          rolling = false;
+          break;
+        case 'seal':
+          activity.rolls++;
+          rolling = true;
+          break;
+        case 'mark':
+          if (pruning) deleting = true;
+          break;
+        case 'unlink':
+          activity.deletedFiles++;
+          break;
+        default:
+          break;
+      }
+    } else if (r.t === 'prune') {
+      pruning = true;
+      deleting = false;
+    } else if (r.t === 'pruned' || (r.t === 'fail' && r.what === 'prune')) {
+      if (r.t === 'pruned' && r.deleted > 0) activity.prunes++;
+      pruning = false;
+      deleting = false;
+    }
+  }
+  if (ref !== undefined) settle();
+  return activity;
 }

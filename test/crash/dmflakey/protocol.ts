@@ -31,6 +31,23 @@ export interface ChildConfig {
   /** Workload choices (ops, barrier and hints spacing). */
   seed: number;
   /**
+   * The journal's roll size (FileJournalOptions.fragmentBytes): small, so that recording rolls
+   * to new fragments often. Default: the library's.
+   */
+  fragmentBytes?: number;
+  /**
+   * After each primary hints store, prune the journal with the primary and every stored backup
+   * (`journal.prune([primary, ...backups])`), as an application that keeps its log small does:
+   * 'between' awaits the prune before the next op; 'beside' lets it run while recording goes on.
+   */
+  prune?: 'between' | 'beside';
+  /**
+   * Skip a prune when a dry run says the hints need the whole log (offset 0): a prune then
+   * deletes nothing but empty fragments at offset 0, which a known library bug deletes without a
+   * prune mark, leaving a journal that no longer opens (DMFLAKEY_AVOID_KNOWN_BUGS=1; README).
+   */
+  skipPruneNeedingAll?: boolean;
+  /**
    * Seeded harness bug (DMFLAKEY_SEEDED_NO_SYNC=1): the journal's fsyncs do nothing, so
    * acknowledged ops are lost at a power cut. A run with it must report I2 violations.
    */
@@ -78,6 +95,15 @@ export type ChildReport =
   | { t: 'ack'; at: number; i: number; head: number }
   /** Primary hints covering ops 1..i (SeqNos up to `seqNo`) were stored. */
   | { t: 'hints'; at: number; i: number; seqNo: number }
+  /** About to call journal.prune (after hints `i`). */
+  | { t: 'prune'; at: number; i: number }
+  /** journal.prune resolved: it deleted `deleted` fragments below offset `below`, kept `kept`. */
+  | { t: 'pruned'; at: number; i: number; deleted: number; kept: number; below: number }
+  /**
+   * A journal storage event worth placing a power cut against (reported by the child's storage
+   * wrapper, synchronously, right after the call returned): see StorageEvent.
+   */
+  | { t: 'io'; at: number; ev: StorageEvent; file: string }
   /**
    * Something the workload did failed (`what`: barrier, barrier-after-failure, record, hints).
    * For 'record': whether the Recorder recorded the op anyway (its FSM moved).
@@ -89,6 +115,19 @@ export type ChildReport =
   | { t: 'probe'; at: number; barrier: Outcome; append: Outcome }
   /** The child could not go on (e.g. the journal could not be opened); it exits. */
   | { t: 'error'; at: number; stage: string; outcome: Outcome };
+
+/**
+ * The journal's rare storage events (one fragment's life, and prune), as the child sees its calls:
+ * - claim: `<epoch>.index` created exclusively (a writer starts an epoch: a take-over or a roll);
+ * - start: the START record is durable (the epoch runs: the take-over or roll is over);
+ * - seal: a SEAL record was written (a roll begins, or the journal closes), sealed: and synced;
+ * - fence: a FENCE record was appended to another epoch's index (a take-over);
+ * - mark: a prune mark `pruned-<offset>` was created (prune deletes fragments from now on);
+ * - unlink: a fragment file was deleted (prune);
+ * - unmark: an older prune mark was removed (the end of a prune).
+ */
+export type StorageEvent =
+  'claim' | 'start' | 'seal' | 'sealed' | 'fence' | 'mark' | 'unlink' | 'unmark';
 
 /** CLOCK_MONOTONIC in microseconds (the same clock in every process of the machine). */
 export function monotonicMicros(): number {

@@ -6,12 +6,17 @@
  *    stored hints (HintsStore, next to the journal), and recover the recorded directory (also on
  *    the flakey mount) with a Player that takes the log over (injectHandoff: fences every earlier
  *    writer); keep the hints it recovered with as a backup;
- * 2. when told the previous writer's author, play that writer as a zombie: a Recorder with the
- *    FSM from before the hand-off tries to record one op, which the journal must fence out;
+ * 2. when told the previous writer's author, play that writer as a zombie: a Recorder opened
+ *    (before the hand-off) with the FSM the previous writer held tries, after the hand-off, to
+ *    record one op, which the journal must fence out;
  * 3. record a random file workload through RecordedFs + Recorder (the Layer-2 workload of
- *    test/crash/kill/), with barriers now and then and BuildHints + HintsStore.storePrimary less
- *    often, reporting each op BEFORE it is performed and each acknowledgement only AFTER its
- *    barrier resolved (protocol.ts);
+ *    test/crash/kill/, plus some churn: see CHURN), with barriers now and then and BuildHints +
+ *    HintsStore.storePrimary less often, each hints store followed by
+ *    `journal.prune([primary, ...backups])` (awaited, or running beside the recording:
+ *    ChildConfig.prune); reporting each op BEFORE it is performed and each acknowledgement only
+ *    AFTER its barrier resolved (protocol.ts). The journal rolls to a new fragment every
+ *    `fragmentBytes`; its storage reports the rare events (claims, seals, prune deletions:
+ *    journal-events.ts) so that the driver can aim cuts at them;
  * 4. when anything fails (an error_writes window), stop recording, check that the failed Recorder
  *    refuses every later barrier, and wait: for "probe" (repeat the check once writes work
  *    again, with a raw append on the journal too) or for the kill.
@@ -34,10 +39,11 @@ import { RecordedFs, type BaseFs } from '../../../src/recorded-fs.js';
 import { Recorder } from '../../../src/recorder.js';
 import type { FSM } from '../../../src/fsm.js';
 import type { FSMHints } from '../../../src/wire/types.js';
-import { TreeModel, prng } from '../kill/model.js';
+import { TreeModel, prng, type KillOp } from '../kill/model.js';
 import { readDir } from '../kill/tree.js';
 import { nextOp, perform } from '../kill/workload.js';
 import { observedKey } from '../lib/tree-model.js';
+import { eventStorage } from './journal-events.js';
 import {
   monotonicMicros,
   outcomeOf,
@@ -115,7 +121,10 @@ const unsyncedStorage: JournalStorage = {
 };
 
 async function openJournal(cfg: ChildConfig): Promise<{ journal: FileJournal; created: boolean }> {
-  const options = cfg.unsyncedJournal ? { storage: unsyncedStorage } : {};
+  const storage = eventStorage(cfg.unsyncedJournal ? unsyncedStorage : nodeStorage, (ev, file) =>
+    report({ t: 'io', at: now(), ev, file }),
+  );
+  const options = { storage, fragmentBytes: cfg.fragmentBytes };
   try {
     return { journal: await FileJournal.open(cfg.journalDir, options), created: false };
   } catch (error) {
@@ -136,20 +145,34 @@ async function staleFsm(journal: FileJournal, hints: FSMHints): Promise<FSM> {
 }
 
 /**
- * The zombie: a Recorder as the previous author, from the FSM before this child's hand-off,
- * records one create (never performed on disk). The append must fail with RegisterMismatchError.
+ * The zombie: a Recorder as the previous author, opened on the FSM it held (the log played to
+ * its head) BEFORE this child's hand-off, as the previous writer would still have it open.
+ * Once the hand-off is done it records one create (never performed on disk): the append must
+ * fail with RegisterMismatchError. (Opening it after the hand-off is refused earlier, by
+ * Recorder.open's check that the FSM continues the journal.)
  */
-async function playZombie(
+async function openZombie(
   journal: FileJournal,
   fsm: FSM,
+  author: number,
+  treeDir: string,
+): Promise<Recorder | Outcome> {
+  try {
+    return await Recorder.open({ journal, fsm, author, dir: treeDir });
+  } catch (error) {
+    return outcomeOf(error);
+  }
+}
+
+async function playZombie(
+  zombie: Recorder | Outcome,
   author: number,
   treeDir: string,
 ): Promise<void> {
   const path = `/zombie-${author.toString(16)}`;
   let outcome: Outcome;
   let fenced = false;
-  try {
-    const zombie = await Recorder.open({ journal, fsm, author, dir: treeDir });
+  if (zombie instanceof Recorder) {
     try {
       zombie.recordCreate(treeDir + path);
       await zombie.barrier();
@@ -158,8 +181,8 @@ async function playZombie(
       outcome = outcomeOf(error);
       fenced = error instanceof RegisterMismatchError;
     }
-  } catch (error) {
-    outcome = outcomeOf(error);
+  } else {
+    outcome = zombie; // it could not even be opened before the hand-off
   }
   report({ t: 'zombie', at: now(), author, path, fenced, outcome });
 }
@@ -183,7 +206,10 @@ async function run(cfg: ChildConfig): Promise<void> {
     report({ t: 'error', at: now(), stage: 'hints', outcome: outcomeOf(error) });
     process.exit(1);
   }
-  const zombieFsm = cfg.zombieAuthor === undefined ? undefined : await staleFsm(journal, hints);
+  const zombie =
+    cfg.zombieAuthor === undefined
+      ? undefined
+      : await openZombie(journal, await staleFsm(journal, hints), cfg.zombieAuthor, cfg.treeDir);
 
   const t0 = performance.now();
   const player = new Player();
@@ -208,13 +234,13 @@ async function run(cfg: ChildConfig): Promise<void> {
     author: cfg.author,
     dir: cfg.treeDir,
   });
-  if (zombieFsm !== undefined && cfg.zombieAuthor !== undefined) {
-    await playZombie(journal, zombieFsm, cfg.zombieAuthor, cfg.treeDir);
+  if (zombie !== undefined && cfg.zombieAuthor !== undefined) {
+    await playZombie(zombie, cfg.zombieAuthor, cfg.treeDir);
   }
   const model = TreeModel.fromDir(contents.files, new Set(result.fsm.properties.keys()));
   const rfs = new RecordedFs(recorder, fsp as unknown as BaseFs);
   report({ t: 'ready', at: now() });
-  await record(cfg, recorder, rfs, model, store);
+  await record(cfg, journal, recorder, rfs, model, store);
 
   // Stopped after failures. If a sync failed, every later barrier must be refused, now and after
   // a "probe" (the driver judges; this child just reports what happened).
@@ -233,9 +259,26 @@ async function run(cfg: ChildConfig): Promise<void> {
   }
 }
 
+/**
+ * Share of ops that replace or unlink an existing file on top of the Layer-2 workload's own mix.
+ * Hints need the log from the first write of the oldest live file on, so prune can delete only
+ * what lies before it: without this churn a file created early and never touched again would
+ * pin the whole log for the rest of a lineage.
+ */
+const CHURN = 0.15;
+
+/** Replaces a single-link file (a new empty file at its path) or unlinks one link of a group. */
+function churnOp(model: TreeModel, random: () => number): KillOp | undefined {
+  const paths = model.paths;
+  if (paths.length === 0) return undefined;
+  const path = paths[Math.floor(random() * paths.length)]!;
+  return model.linkCount(path) > 1 ? { kind: 'unlink', path } : { kind: 'create', path };
+}
+
 /** Records until something fails. */
 async function record(
   cfg: ChildConfig,
+  journal: FileJournal,
   recorder: Recorder,
   rfs: RecordedFs,
   model: TreeModel,
@@ -273,11 +316,58 @@ async function record(
     })();
   };
 
+  // Prune after a hints store (an application's housekeeping), one at a time: with the primary
+  // just stored and every backup, so that any hints a recovery may pick stay replayable.
+  let pruning: Promise<void> | undefined;
+  const prune = (i: number, primary: FSMHints): Promise<void> => {
+    pruning = (async () => {
+      let hintsList: FSMHints[];
+      try {
+        const stored = await store.fetch(journal.name);
+        hintsList = [primary, ...stored.backups.filter((h): h is FSMHints => h !== undefined)];
+      } catch (error) {
+        fail(i, 'hints', error);
+        return;
+      }
+      try {
+        if (
+          cfg.skipPruneNeedingAll &&
+          (await journal.prune(hintsList, { dryRun: true })).needed === 0
+        ) {
+          return;
+        }
+      } catch (error) {
+        fail(i, 'prune', error);
+        return;
+      }
+      report({ t: 'prune', at: now(), i });
+      try {
+        const result = await journal.prune(hintsList);
+        report({
+          t: 'pruned',
+          at: now(),
+          i,
+          deleted: result.deleted.length,
+          kept: result.kept.length,
+          below: result.needed,
+        });
+      } catch (error) {
+        fail(i, 'prune', error);
+      }
+    })().finally(() => {
+      pruning = undefined;
+    });
+    return pruning;
+  };
+
   let i = 0;
   let untilBarrier = 1;
-  let untilHints = 5 + Math.floor(random() * 20);
+  // Hints (and a prune) every 4-15 ops: a child records only some 10-40 ops under emulation
+  // before its cut, and prune can delete fragments only once every stored hints file is a real
+  // one (not the empty hints of a child that never stored any).
+  let untilHints = 2 + Math.floor(random() * 8);
   while (!failed && recordFailures < MAX_RECORD_FAILURES) {
-    const op = nextOp(model, random);
+    const op = (random() < CHURN ? churnOp(model, random) : undefined) ?? nextOp(model, random);
     report({ t: 'op', at: now(), i: i + 1, op });
     const before = recorder.fsm.nextSeqNo;
     try {
@@ -331,10 +421,13 @@ async function record(
         break;
       }
       report({ t: 'hints', at: now(), i, seqNo });
-      untilHints = 10 + Math.floor(random() * 30);
+      if (cfg.prune === 'between') await prune(i, hints);
+      else if (cfg.prune === 'beside' && pruning === undefined) void prune(i, hints);
+      untilHints = 4 + Math.floor(random() * 12);
     }
   }
   await acked;
+  await pruning;
 }
 
 report({ t: 'loaded', at: now() });

@@ -4,11 +4,12 @@
 #
 #   test/crash/dmflakey/run.sh
 #
-# Env: DMFLAKEY_CUTS (fault cycles over all rounds, default 30), DMFLAKEY_SEED (repeat a run's
-# choices), DMFLAKEY_CORRUPT_PROBABILITY (highest share of corrupted write bios in the corruption
-# round, 0.2), DMFLAKEY_SEEDED_NO_SYNC=1 (seeded bug: journals never sync; the run must fail),
-# DMFLAKEY_SEEDED_BUGS (the library's seeded bugs, src/testing/faults.ts), plus vm.sh's knobs
-# (DMFLAKEY_SKIP_EXIT, DMFLAKEY_KEEP_JOB, DMFLAKEY_TIMEOUT, DMFLAKEY_KERNEL_META, ...).
+# Env: DMFLAKEY_CUTS (fault cycles over all rounds, default 60), DMFLAKEY_SEED (repeat a run's
+# choices), DMFLAKEY_FRAGMENT_BYTES (the journal's roll size, 4096), DMFLAKEY_PRUNE
+# (between|beside|off), DMFLAKEY_AVOID_KNOWN_BUGS=1, DMFLAKEY_CORRUPT_PROBABILITY (highest share
+# of corrupted write bios in the corruption round, 0.2), DMFLAKEY_SEEDED_NO_SYNC=1 (seeded bug:
+# journals never sync; the run must fail), plus vm.sh's knobs (DMFLAKEY_SKIP_EXIT,
+# DMFLAKEY_KEEP_JOB, DMFLAKEY_TIMEOUT, DMFLAKEY_KERNEL_META, ...). See README.md.
 # Exit status: the driver's (0 pass, 1 violations or unclean fsck, 2 harness error), 3 when the
 # VM failed; a machine that cannot run the VM prints "dmflakey: SKIPPED (<reason>)" and exits
 # with $DMFLAKEY_SKIP_EXIT (default 0). The driver's summary line
@@ -17,7 +18,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
-export DMFLAKEY_CUTS=${DMFLAKEY_CUTS:-30}
+export DMFLAKEY_CUTS=${DMFLAKEY_CUTS:-60}
 start=$SECONDS
 
 # The guest runs this checkout's node_modules; a direct call may come before `npm ci`.

@@ -8,16 +8,17 @@
 # exits with its status. Inside the VM:
 #   - dm-mod and dm-flakey are loaded; DM_DISABLE_UDEV=1 is set (there is no udev);
 #   - the host's / is visible read-only with a throw-away tmpfs overlay on top, so the host's
-#     node, dmsetup, mkfs.ext4, e2fsck and this checkout (node_modules included) are used as is;
+#     node, dmsetup, mkfs.ext4, e2fsck, mkfs.xfs, xfs_repair and this checkout (node_modules
+#     included) are used as is;
 #   - $DMFLAKEY_SCRATCH_DEV (/dev/vda) is a blank scratch disk;
 #   - $DMFLAKEY_JOB_DIR is a read-write folder shared with the host (ledgers, results; it is the
 #     only way files come back out, besides the console);
 #   - every DMFLAKEY_* variable of the caller's environment is passed through.
 #
 # Everything it needs is set up on first use, with no manual step: missing apt packages are
-# installed (qemu-system-x86, busybox-static, dmsetup, e2fsprogs, xz-utils, zstd); the kernel .deb
-# is fetched with `apt-get download` and unpacked privately into .vm-cache/ at the repository
-# root (installing a kernel package would drag in udev/initramfs-tools); the initramfs is built
+# installed (qemu-system-x86, busybox-static, dmsetup, e2fsprogs, xfsprogs, xz-utils, zstd); the
+# kernel .deb is fetched with `apt-get download` and unpacked privately into .vm-cache/ at the
+# repository root (installing a kernel package would drag in udev/initramfs-tools); the initramfs is built
 # there from guest-init.sh. Later runs reuse the cache (rebuilt when guest-init.sh or the kernel
 # changes).
 #
@@ -28,8 +29,8 @@
 # exit code alone, or 1 to make a skip fail). Any other failure (the VM did not boot or finish)
 # exits 3; an error in this script's own usage exits 2.
 #
-# Knobs: DMFLAKEY_MEM (MiB, 1024), DMFLAKEY_SMP (2), DMFLAKEY_DISK_SIZE (scratch disk, 512M),
-# DMFLAKEY_TIMEOUT (seconds for the VM, 780), DMFLAKEY_KEEP_JOB=1 (keep the job folder even on
+# Knobs: DMFLAKEY_MEM (MiB, 1024), DMFLAKEY_SMP (2), DMFLAKEY_DISK_SIZE (scratch disk, 768M),
+# DMFLAKEY_TIMEOUT (seconds for the VM, 1500), DMFLAKEY_KEEP_JOB=1 (keep the job folder even on
 # success; it is always kept on failure), DMFLAKEY_TIMESTAMPS=1 (prefix console lines with
 # "[vm +N s]"), DMFLAKEY_LOGLEVEL (guest kernel console loglevel, 3), DMFLAKEY_CACHE (cache dir),
 # DMFLAKEY_KERNEL_META (apt meta-packages to try for the kernel, in order; default
@@ -47,10 +48,10 @@ T0=$EPOCHREALTIME
 CACHE=${DMFLAKEY_CACHE:-$REPO/.vm-cache}
 MEM=${DMFLAKEY_MEM:-1024}
 SMP=${DMFLAKEY_SMP:-2}
-DISK_SIZE=${DMFLAKEY_DISK_SIZE:-512M}
-TIMEOUT=${DMFLAKEY_TIMEOUT:-780}
+DISK_SIZE=${DMFLAKEY_DISK_SIZE:-768M}
+TIMEOUT=${DMFLAKEY_TIMEOUT:-1500}
 # Modules wanted in the guest; their dependencies are added from each module's modinfo.
-WANT_MODULES="virtio_pci virtio_blk dm-mod dm-flakey crc32c_generic ext4 9pnet_virtio 9p overlay"
+WANT_MODULES="virtio_pci virtio_blk dm-mod dm-flakey crc32c_generic ext4 xfs 9pnet_virtio 9p overlay"
 export DEBIAN_FRONTEND=noninteractive
 
 seconds_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}'; }
@@ -103,6 +104,7 @@ installed qemu-system-x86 || missing+=(qemu-system-x86)
 installed busybox-static || missing+=(busybox-static) # the initramfs userland
 command -v dmsetup >/dev/null || missing+=(dmsetup)   # the guest runs the host's copies of these
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+command -v mkfs.xfs >/dev/null || missing+=(xfsprogs) # the XFS round (mkfs.xfs, xfs_repair -n)
 command -v xz >/dev/null || missing+=(xz-utils)
 command -v zstd >/dev/null || missing+=(zstd)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -116,7 +118,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   rm -f "$apt_log"
 fi
-for tool in qemu-system-x86_64 dmsetup mkfs.ext4 e2fsck blockdev xz zstd; do
+for tool in qemu-system-x86_64 dmsetup mkfs.ext4 e2fsck dumpe2fs filefrag mkfs.xfs xfs_repair blockdev xz zstd; do
   command -v "$tool" >/dev/null || skip "host lacks $tool after installing packages"
 done
 [ -x /bin/busybox ] || skip "/bin/busybox missing after installing busybox-static"
@@ -289,6 +291,7 @@ truncate -s "$DISK_SIZE" "$JOB/disk.img"
 if [ ${#CMD[@]} -eq 0 ]; then
   CMD=(sh -c 'set -e; echo "guest: kernel $(uname -r), node $(node -v)"
     dmsetup targets | grep -q "^flakey" && echo "guest: dm-flakey target present"
+    grep -qw xfs /proc/filesystems && echo "guest: xfs available ($(mkfs.xfs -V))"
     test -b "$DMFLAKEY_SCRATCH_DEV" && echo "guest: scratch disk $DMFLAKEY_SCRATCH_DEV, $(blockdev --getsize64 "$DMFLAKEY_SCRATCH_DEV") bytes"
     touch "$DMFLAKEY_JOB_DIR/hello" && echo "guest: job folder writable"')
 fi
