@@ -6,6 +6,7 @@ import type { FragmentInfo } from '../journal/prune.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { required } from './import-export.js';
 import { formatBytes } from './progress.js';
+import { parseJournalUrl } from './journal-url.js';
 import { openReadOnly } from './read-only.js';
 import { quietContext, throwIfInterrupted } from './signals.js';
 
@@ -43,6 +44,7 @@ export function fragmentsSummary(name: string, fragments: readonly FragmentInfo[
 
 const FLAGS = {
   log: { type: 'string' },
+  journal: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -69,6 +71,15 @@ export const fragmentsVerb: Verb = {
   async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    if (flags.journal !== undefined) {
+      // Validate the URL first: a bad one is reported as such.
+      parseJournalUrl(flags.journal);
+      throw new UsageError(
+        'fragments lists the fragment files of a file journal (--log DIR); a JetStream ' +
+          'journal (--journal) has no fragments: it is one stream of messages (see ' +
+          '"recoverylog inspect --journal URL" for its content)',
+      );
+    }
     const log = required(flags.log, '--log DIR');
     const journal = await openReadOnly(log);
     let fragments: FragmentInfo[];

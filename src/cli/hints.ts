@@ -19,7 +19,15 @@ import {
   writeAll,
   writeOutputFile,
 } from './output.js';
-import { openReadOnly } from './read-only.js';
+import {
+  JOURNAL_FLAG_HELP,
+  KV_HINTS_HELP,
+  isHintsUrl,
+  openHintsUrl,
+  openLogOrJournal,
+  parseHintsUrl,
+  parseJournalUrl,
+} from './journal-url.js';
 import { quietContext } from './signals.js';
 
 /** Hints name a log that none of the given journals holds. */
@@ -100,6 +108,7 @@ export async function hintsAtWriteHead(
 
 const FLAGS = {
   log: { type: 'string' },
+  journal: { type: 'string' },
   lenient: { type: 'boolean' },
   out: { type: 'string' },
   format: { type: 'string' },
@@ -109,6 +118,7 @@ export const hintsVerb: Verb = {
   summary: 'print the FSMHints of a log at its write head (replays it, writes no files)',
   usage: [
     'Usage: recoverylog hints --log DIR [--lenient] [--out FILE|- [--format json|protobuf]]',
+    '       recoverylog hints --journal nats://HOST:PORT/NAME [--lenient] [--out FILE|-|kv://...]',
     '',
     'Replays the file journal in DIR from offset 0 to its write head, checking it as a',
     'recovery would (sequence numbers, checksum chain, Write payload CRCs) but writing no',
@@ -116,12 +126,16 @@ export const hintsVerb: Verb = {
     '',
     'Options:',
     '  --log DIR        the journal directory',
+    JOURNAL_FLAG_HELP,
+    '                   (read-only: nothing is appended)',
     '  --lenient        skip garbage and rejected ops as Gazette does (for imported Gazette',
     '                   logs) instead of failing on them',
     '  --out FILE|-     write the hints to FILE atomically instead of printing them (a regular',
     '                   file there is replaced; anything else is refused), or with "-" to',
     '                   standard output in --format (protobuf: not to a terminal)',
     '  --format FORMAT  with --out: json (default) or protobuf',
+    `  --out ${KV_HINTS_HELP}`,
+    '                   store the hints as the primary of that KV hints store instead',
     '',
     'Exit status: 0 success; 1 when the log cannot be replayed (the message names the log',
     'and offset); 2 on a usage error; 130/143 when interrupted by SIGINT/SIGTERM.',
@@ -129,7 +143,8 @@ export const hintsVerb: Verb = {
   async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const log = required(flags.log, '--log DIR');
+    if (flags.journal !== undefined) parseJournalUrl(flags.journal);
+    else required(flags.log, '--log DIR');
     const format = parseFormat(flags.format);
     if (flags.format !== undefined && flags.out === undefined) {
       throw new UsageError('--format applies to --out FILE only (printed hints are JSON)');
@@ -138,10 +153,18 @@ export const hintsVerb: Verb = {
     if (out === STDOUT && format === 'protobuf' && process.stdout.isTTY === true) {
       throw new OutputIsTerminalError('--out');
     }
-    if (out !== undefined && out !== STDOUT) await assertReplaceableOutput(out, '--out');
-    const journal = await openReadOnly(log);
+    const toKv = out !== undefined && isHintsUrl(out);
+    if (toKv) {
+      parseHintsUrl(out, '--out');
+      if (flags.format !== undefined)
+        throw new UsageError('--format does not apply to --out kv://');
+    } else if (out !== undefined && out !== STDOUT) await assertReplaceableOutput(out, '--out');
+    const journal = await openLogOrJournal(flags, { readOnly: true });
     let hints: FSMHints;
+    let writeHead: number;
     try {
+      // The head before the replay: the hints are at least that recent.
+      writeHead = await journal.head();
       ({ hints } = await hintsAtWriteHead(journal, {
         lenient: flags.lenient,
         signal: context.signal,
@@ -149,7 +172,18 @@ export const hintsVerb: Verb = {
     } finally {
       await journal.close();
     }
-    if (out === undefined || (out === STDOUT && format === 'json')) {
+    if (toKv) {
+      const store = await openHintsUrl(out, '--out');
+      try {
+        await store.storePrimary(hints, { writeHead });
+      } finally {
+        await store.close();
+      }
+      process.stderr.write(
+        `hints for ${hints.log} (${hints.liveNodes.length} live files, ` +
+          `${hints.properties.length} properties) stored as the primary of ${store.location}\n`,
+      );
+    } else if (out === undefined || (out === STDOUT && format === 'json')) {
       process.stdout.write(`${new TextDecoder().decode(encodeHints(hints, 'json'))}\n`);
     } else if (out === STDOUT) {
       process.stdout.write(encodeHints(hints, format));

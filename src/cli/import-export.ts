@@ -24,7 +24,7 @@ import {
 } from './output.js';
 import { cleanStalePartials, createPartialDir, removePartial, untrackPartial } from './partial.js';
 import { createProgress, formatBytes } from './progress.js';
-import { openReadOnly } from './read-only.js';
+import { JOURNAL_FLAG_HELP, openLogOrJournal, parseJournalUrl } from './journal-url.js';
 import { interruption, quietContext, throwIfInterrupted } from './signals.js';
 
 /** The raw-file path that means standard input. */
@@ -326,6 +326,7 @@ export const importVerb: Verb = {
 
 const EXPORT_FLAGS = {
   log: { type: 'string' },
+  journal: { type: 'string' },
   out: { type: 'string' },
 } as const;
 
@@ -333,6 +334,7 @@ export const exportVerb: Verb = {
   summary: 'write a file journal out as a raw recovery-log byte file',
   usage: [
     'Usage: recoverylog export --log DIR --out FILE|-',
+    '       recoverylog export --journal nats://HOST:PORT[,HOST:PORT...]/NAME --out FILE|-',
     '',
     'Writes the committed content of the file journal in DIR (offset 0 to its write head) to',
     'FILE, byte for byte, as a Gazette fragment holds a log, or to standard output with',
@@ -343,6 +345,7 @@ export const exportVerb: Verb = {
     '',
     'Options:',
     '  --log DIR        the journal directory',
+    JOURNAL_FLAG_HELP,
     '  --out FILE|-     the file to write (a regular file there is replaced), or "-" for',
     '                   standard output (not a terminal)',
     '',
@@ -352,12 +355,13 @@ export const exportVerb: Verb = {
   async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, EXPORT_FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const log = required(flags.log, '--log DIR');
+    if (flags.journal !== undefined) parseJournalUrl(flags.journal);
+    else required(flags.log, '--log DIR');
     const out = required(flags.out, '--out FILE');
     const toStdout = out === STDOUT;
     if (toStdout && process.stdout.isTTY === true) throw new OutputIsTerminalError('--out');
     if (!toStdout) await assertReplaceableOutput(out, '--out');
-    const journal = await openReadOnly(log);
+    const journal = await openLogOrJournal(flags, { readOnly: true });
     const progress = createProgress({ label: `exporting ${journal.name}` });
     const transfer: TransferProgress = {
       onProgress: (d, t) => progress.update(d, t),

@@ -7,7 +7,7 @@ import type { Journal } from '../journal/journal.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { TRANSFER_CHUNK } from './import-export.js';
 import { inspectStream, inspectVerb, UnreadableLogError } from './inspect.js';
-import { openReadOnly } from './read-only.js';
+import { openLogOrJournal } from './journal-url.js';
 import { quietContext, throwIfInterrupted } from './signals.js';
 
 /** A journal's content cannot be inspected past `offset`. */
@@ -73,6 +73,7 @@ export async function inspectJournal(
 const FLAGS = {
   raw: { type: 'string' },
   log: { type: 'string' },
+  journal: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -85,25 +86,32 @@ export const inspectWithLogVerb: Verb = {
       [
         'Usage: recoverylog inspect --raw FILE [--json]',
         '       recoverylog inspect --log DIR [--json]',
+        '       recoverylog inspect --journal nats://HOST:PORT[,HOST:PORT...]/NAME [--json]',
         '',
         'With --log DIR, reads the committed content (offset 0 to the write head) of the file',
-        'journal in DIR instead of a raw file; everything else is the same.',
+        'journal in DIR instead of a raw file; everything else is the same. With --journal URL,',
+        'reads a JetStream journal the same way (read-only: nothing is appended).',
       ].join('\n'),
     )
     .replace(
       /^( {2}--raw FILE .*)$/m,
-      '$1\n  --log DIR    the file journal to read (instead of --raw)',
+      '$1\n  --log DIR    the file journal to read (instead of --raw)\n' +
+        '  --journal URL  a JetStream journal to read (nats://HOST:PORT/NAME; instead of --raw)',
     ),
   async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (flags.log === undefined) {
-      if (flags.raw === undefined) throw new UsageError('inspect needs --raw FILE or --log DIR');
+    if (flags.log === undefined && flags.journal === undefined) {
+      if (flags.raw === undefined) {
+        throw new UsageError(
+          'inspect needs --raw FILE or --log DIR (or --journal nats://HOST:PORT/NAME)',
+        );
+      }
       return inspectVerb.run(argv, context);
     }
     if (flags.raw !== undefined)
-      throw new UsageError('give either --raw FILE or --log DIR, not both');
+      throw new UsageError('give either --raw FILE or --log DIR / --journal URL, not both');
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const journal = await openReadOnly(flags.log);
+    const journal = await openLogOrJournal(flags, { readOnly: true });
     try {
       await inspectJournal(
         journal,

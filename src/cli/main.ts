@@ -8,6 +8,7 @@ import { exportVerb, importVerb } from './import-export.js';
 import { inspectWithLogVerb } from './inspect-log.js';
 import { playVerb } from './play.js';
 import { pruneVerb } from './prune.js';
+import { replicateVerb } from './replicate.js';
 import { removeTrackedPartials, removeTrackedPartialsSync } from './partial.js';
 import {
   handleSignals,
@@ -29,6 +30,7 @@ export const verbs: Readonly<Record<string, Verb>> = {
   snapshot: snapshotVerb,
   fragments: fragmentsVerb,
   prune: pruneVerb,
+  replicate: replicateVerb,
 };
 
 const PROGRAM = 'recoverylog';

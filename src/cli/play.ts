@@ -32,6 +32,15 @@ import {
 } from './partial.js';
 import { createProgress } from './progress.js';
 import { openReadOnly } from './read-only.js';
+import { JetStreamJournal } from '../journal/jetstream.js';
+import {
+  KV_HINTS_HELP,
+  isHintsUrl,
+  openJournalUrl,
+  parseHintsUrl,
+  parseJournalUrl,
+  pickStoredHints,
+} from './journal-url.js';
 import { quietContext, throwIfInterrupted } from './signals.js';
 
 /** Two --log directories hold journals with the same name. */
@@ -261,19 +270,21 @@ export async function readHintsFile(file: string): Promise<FSMHints> {
  */
 export async function openJournals(
   dirs: readonly string[],
-  options: { readOnly?: boolean } = {},
+  options: { readOnly?: boolean; urls?: readonly string[] } = {},
 ): Promise<Journal[]> {
   const readOnly = options.readOnly === true;
-  const journals: FileJournal[] = [];
+  const journals: (FileJournal | JetStreamJournal)[] = [];
   try {
     for (const dir of dirs) {
       journals.push(await (readOnly ? openReadOnly(dir) : FileJournal.open(dir)));
     }
+    for (const url of options.urls ?? []) journals.push(await openJournalUrl(url, { readOnly }));
     const seen = new Map<string, string>();
     for (const j of journals) {
+      const where = j instanceof FileJournal ? j.dir : `stream ${j.location.stream}`;
       const other = seen.get(j.name);
-      if (other !== undefined) throw new DuplicateJournalError(j.name, [other, j.dir]);
-      seen.set(j.name, j.dir);
+      if (other !== undefined) throw new DuplicateJournalError(j.name, [other, where]);
+      seen.set(j.name, where);
     }
     return journals;
   } catch (err) {
@@ -347,6 +358,7 @@ export function playSummary(
 
 const FLAGS = {
   log: { type: 'string', multiple: true },
+  journal: { type: 'string', multiple: true },
   hints: { type: 'string' },
   dir: { type: 'string' },
   lenient: { type: 'boolean' },
@@ -361,6 +373,8 @@ export const playVerb: Verb = {
   summary: 'recover a directory from file journals (and optional hints)',
   usage: [
     'Usage: recoverylog play --log DIR [--log DIR2 ...] [--hints FILE] --dir OUT',
+    '       recoverylog play --journal nats://HOST:PORT/NAME [--journal URL2 ...] [--log DIR ...]',
+    '                        [--hints FILE|kv://HOST:PORT/[BUCKET/]STORE] --dir OUT',
     '                        [--lenient] [--handoff AUTHOR] [--force] [--if-not-exists]',
     '',
     'Rebuilds the recorded directory into OUT, which must not exist or be empty (unless',
@@ -373,7 +387,11 @@ export const playVerb: Verb = {
     '',
     'Options:',
     '  --log DIR         a file journal directory (repeat for hints that span several logs)',
+    '  --journal URL     a JetStream journal, nats://HOST:PORT[,HOST:PORT...]/NAME (repeatable;',
+    "                    the first journal is --journal's when no --log is given)",
     '  --hints FILE      FSMHints to start from (Gazette JSON or protobuf)',
+    `  --hints ${KV_HINTS_HELP}:`,
+    '                    the newest hints it holds (primary or backup, by write head)',
     '  --dir OUT         the directory to recover into (not a --log directory, nor one',
     '                    inside or above one; if it is a symbolic link, the directory it',
     '                    points to is replaced)',
@@ -396,7 +414,11 @@ export const playVerb: Verb = {
     const { signal } = context;
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    if (flags.log.length === 0) throw new UsageError('missing --log DIR');
+    if (flags.log.length === 0 && flags.journal.length === 0) {
+      throw new UsageError('missing --log DIR (or --journal nats://HOST:PORT/NAME)');
+    }
+    for (const url of flags.journal) parseJournalUrl(url);
+    if (flags.hints !== undefined && isHintsUrl(flags.hints)) parseHintsUrl(flags.hints);
     const dir = required(flags.dir, '--dir OUT');
     const handoff = flags.handoff === undefined ? undefined : parseAuthor(flags.handoff);
     const target = await resolveTarget(dir);
@@ -411,14 +433,22 @@ export const playVerb: Verb = {
       );
       return 0;
     }
-    const hints = flags.hints === undefined ? undefined : await readHintsFile(flags.hints);
+    const hints =
+      flags.hints === undefined
+        ? undefined
+        : isHintsUrl(flags.hints)
+          ? await pickStoredHints(flags.hints)
+          : await readHintsFile(flags.hints);
     await assertTargetOutsideLogs(dir, flags.log);
     if (!flags.force) await assertReplaceable(target);
     await onFile('create the directory', parent, () => mkdir(parent, { recursive: true }), '--dir');
     await cleanStalePartials(parent);
     throwIfInterrupted(signal);
 
-    const journals = await openJournals(flags.log, { readOnly: handoff === undefined });
+    const journals = await openJournals(flags.log, {
+      readOnly: handoff === undefined,
+      urls: flags.journal,
+    });
     let staging: string | undefined;
     let installed = false;
     let warnings = 0;

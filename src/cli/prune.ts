@@ -11,7 +11,16 @@ import { fragmentJson, fragmentLine } from './fragments.js';
 import { required } from './import-export.js';
 import { readHintsFile } from './play.js';
 import { formatBytes } from './progress.js';
-import { openReadOnly } from './read-only.js';
+import { JetStreamJournal, type JetStreamPruneResult } from '../journal/jetstream.js';
+import {
+  JOURNAL_FLAG_HELP,
+  KV_HINTS_HELP,
+  allStoredHints,
+  isHintsUrl,
+  openLogOrJournal,
+  parseHintsUrl,
+  parseJournalUrl,
+} from './journal-url.js';
 import { quietContext, throwIfInterrupted } from './signals.js';
 
 /** The JSON form of a prune result, keys always in this order. */
@@ -43,8 +52,19 @@ export function pruneReport(journal: string, result: PruneResult): string[] {
   return lines;
 }
 
+/** The human report of a JetStream prune. */
+export function jetStreamPruneReport(journal: string, result: JetStreamPruneResult): string {
+  const verb = result.dryRun ? 'would purge' : 'purged';
+  return (
+    `${result.dryRun ? 'dry run: ' : ''}journal ${journal}: the hints need offsets from ` +
+    `${result.needed}; ${verb} ${result.purged} messages (kept from sequence ` +
+    `${result.keptFromSeq}); first offset held ${result.firstOffset}`
+  );
+}
+
 const FLAGS = {
   log: { type: 'string' },
+  journal: { type: 'string' },
   hints: { type: 'string', multiple: true },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -54,6 +74,7 @@ export const pruneVerb: Verb = {
   summary: 'delete the fragments of a file journal that no given hints need',
   usage: [
     'Usage: recoverylog prune --log DIR --hints FILE [--hints FILE ...] [--dry-run] [--json]',
+    '       recoverylog prune --journal nats://HOST:PORT/NAME --hints FILE|kv://... [--dry-run]',
     '',
     'Deletes the fragments of the file journal in DIR that lie wholly below the lowest offset',
     'any of the given hints needs: the first offset of their live segments in this journal,',
@@ -66,8 +87,13 @@ export const pruneVerb: Verb = {
     '',
     'Options:',
     '  --log DIR     the journal directory',
+    JOURNAL_FLAG_HELP,
+    '                (pruned by purging the stream messages below the needed offset; the',
+    '                last message is always kept)',
     '  --hints FILE  FSMHints that must stay recoverable (Gazette JSON or protobuf); repeat',
     '                for the primary and each backup; at least one is required',
+    `  --hints ${KV_HINTS_HELP}:`,
+    '                every hints value it holds (primary and backups) must stay recoverable',
     '  --dry-run     only report what would be deleted: the journal is opened read-only and',
     '                nothing is written',
     '  --json        print the result as one JSON object (keys: journal, dryRun, needed,',
@@ -81,15 +107,36 @@ export const pruneVerb: Verb = {
   async run(argv: string[], context = quietContext()): Promise<number> {
     const { flags, positionals } = parseArgs(argv, FLAGS);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const log = required(flags.log, '--log DIR');
+    if (flags.journal !== undefined) parseJournalUrl(flags.journal);
+    else required(flags.log, '--log DIR');
+    for (const value of flags.hints) if (isHintsUrl(value)) parseHintsUrl(value);
     if (flags.hints.length === 0) {
       throw new UsageError('missing --hints FILE (give the primary and every backup hints)');
     }
     const dryRun = flags['dry-run'];
     const hintsList: FSMHints[] = [];
-    for (const file of flags.hints) hintsList.push(await readHintsFile(file));
+    for (const value of flags.hints) {
+      if (isHintsUrl(value)) hintsList.push(...(await allStoredHints(value)));
+      else hintsList.push(await readHintsFile(value));
+    }
     throwIfInterrupted(context.signal);
-    const journal = await (dryRun ? openReadOnly(log) : FileJournal.open(log));
+    const journal = await openLogOrJournal(flags, { readOnly: dryRun });
+    if (journal instanceof JetStreamJournal) {
+      let js: JetStreamPruneResult;
+      try {
+        throwIfInterrupted(context.signal);
+        js = await journal.prune(hintsList, { dryRun });
+      } finally {
+        await journal.close();
+      }
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify({ journal: journal.name, ...js }, null, 2)}\n`);
+      } else {
+        process.stdout.write(`${jetStreamPruneReport(journal.name, js)}\n`);
+      }
+      return 0;
+    }
+    if (!(journal instanceof FileJournal)) throw new Error('unexpected journal kind');
     let result: PruneResult;
     try {
       // Once started, a prune runs to its end (milliseconds; and crash-safe in any case).

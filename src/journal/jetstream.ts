@@ -36,6 +36,7 @@ import type {
 import {
   InvalidJournalNameError,
   JournalClosedError,
+  JournalReadOnlyError,
   JournalContendedError,
   JournalCorruptError,
   JournalNotFoundError,
@@ -100,6 +101,12 @@ export interface JetStreamJournalOptions extends NatsConnectOptions {
   maxAttempts?: number;
   /** Test hooks around each commit (see CommitHooks); a hook that throws fails the journal. */
   hooks?: CommitHooks;
+  /**
+   * Read-only (implies `create: false`): appends with data or register unions and a pruning that
+   * is not a dry run are refused with JournalReadOnlyError. Barriers and register checks write
+   * nothing, so they are answered (at the leader's head).
+   */
+  readOnly?: boolean;
 }
 
 /** What `prune` removed. */
@@ -122,6 +129,13 @@ const CACHE_BYTES = 16 * 1024 * 1024;
 const PREFETCH = 32;
 const TAIL_LINGER_MS = 2000;
 const TAIL_POLL_MS = 1000;
+
+/** Whether an append's data holds any byte (a barrier holds none). */
+function hasBytes(data: Uint8Array | readonly Uint8Array[]): boolean {
+  return data instanceof Uint8Array
+    ? data.byteLength > 0
+    : data.some((chunk) => chunk.byteLength > 0);
+}
 
 /** The client hands out Buffers; readers get plain Uint8Arrays (as from the other journals). */
 function plainBytes(data: Uint8Array): Uint8Array {
@@ -248,6 +262,12 @@ export class JetStreamJournal implements Journal {
   }
 
   append(data: Uint8Array | readonly Uint8Array[], options?: AppendOptions): Promise<AppendResult> {
+    if (
+      this.options.readOnly === true &&
+      (hasBytes(data) || options?.unionRegisters !== undefined)
+    ) {
+      return Promise.reject(new JournalReadOnlyError(this.name, this.describeLocation()));
+    }
     return this.queue.append(data, options);
   }
 
@@ -295,6 +315,9 @@ export class JetStreamJournal implements Journal {
     options: { dryRun?: boolean } = {},
   ): Promise<JetStreamPruneResult> {
     this.assertOpen();
+    if (this.options.readOnly === true && options.dryRun !== true) {
+      throw new JournalReadOnlyError(this.name, this.describeLocation());
+    }
     const needed = lowestNeededOffset(this.name, hintsList);
     const tip = await this.refreshTip();
     let keepFrom = tip.seq;
@@ -348,6 +371,11 @@ export class JetStreamJournal implements Journal {
     if (this.closed) throw new JournalClosedError(this.name);
   }
 
+  /** Where the journal lives, for messages. */
+  private describeLocation(): string {
+    return `NATS JetStream stream ${this.location.stream}`;
+  }
+
   private async ensureStream(): Promise<void> {
     const { stream, subject } = this.location;
     const where = `NATS JetStream stream ${stream}`;
@@ -356,7 +384,7 @@ export class JetStreamJournal implements Journal {
       info = await this.retry('open the stream', () => this.session.jsm.streams.info(stream));
     } catch (error) {
       if (!isStreamNotFound(error)) throw error;
-      if (this.options.create === false) {
+      if (this.options.create === false || this.options.readOnly === true) {
         throw new JournalNotFoundError(where, 'the stream does not exist', error);
       }
       const { StorageType, RetentionPolicy, DiscardPolicy } = this.session.modules.jetstream;
