@@ -19,7 +19,7 @@
  * failed Recorder never acknowledges again), random_write_corrupt aimed at the blocks the
  * journal's fragment files get (corruption is detected, never applied), and XFS power cuts.
  *
- * Env: DMFLAKEY_CUTS (cycles over all rounds, default 60), DMFLAKEY_SEED,
+ * Env: DMFLAKEY_CUTS (cycles over all rounds, default 68), DMFLAKEY_SEED,
  * DMFLAKEY_FRAGMENT_BYTES (the journal's roll size, default 4 KiB), DMFLAKEY_PRUNE (between:
  * the children prune between two ops, the default; beside: while recording goes on; off),
  * DMFLAKEY_AVOID_KNOWN_BUGS=1 (skip what triggers known library bugs, see README),
@@ -138,7 +138,7 @@ function settingsFromEnv(): Settings {
         '(use test/crash/dmflakey/run.sh); it destroys the scratch device.',
     );
   }
-  const cuts = Number(process.env.DMFLAKEY_CUTS ?? '60');
+  const cuts = Number(process.env.DMFLAKEY_CUTS ?? '68');
   if (!Number.isSafeInteger(cuts) || cuts < 4)
     throw new Error(`DMFLAKEY_CUTS must be an integer >= 4, got ${cuts}`);
   const seed = process.env.DMFLAKEY_SEED

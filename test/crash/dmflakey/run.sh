@@ -4,7 +4,7 @@
 #
 #   test/crash/dmflakey/run.sh
 #
-# Env: DMFLAKEY_CUTS (fault cycles over all rounds, default 60), DMFLAKEY_SEED (repeat a run's
+# Env: DMFLAKEY_CUTS (fault cycles over all rounds, default 68: 61 power cuts + 7 error_writes windows), DMFLAKEY_SEED (repeat a run's
 # choices), DMFLAKEY_FRAGMENT_BYTES (the journal's roll size, 4096), DMFLAKEY_PRUNE
 # (between|beside|off), DMFLAKEY_AVOID_KNOWN_BUGS=1, DMFLAKEY_CORRUPT_PROBABILITY (highest share
 # of corrupted write bios in the corruption round, 0.2), DMFLAKEY_SEEDED_NO_SYNC=1 (seeded bug:
@@ -18,7 +18,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
-export DMFLAKEY_CUTS=${DMFLAKEY_CUTS:-60}
+export DMFLAKEY_CUTS=${DMFLAKEY_CUTS:-68}
 start=$SECONDS
 
 # The guest runs this checkout's node_modules; a direct call may come before `npm ci`.
