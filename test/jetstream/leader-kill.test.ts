@@ -56,7 +56,7 @@ function parseRecords(bytes: Uint8Array): Parsed[] {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('JetStreamJournal under node kills', function () {
-  this.timeout(240_000);
+  this.timeout(600_000);
 
   it('SIGKILL of the stream leader (and a follower) during appends: writes resume, every acknowledged append present exactly once, in order', async function () {
     const handle = await cluster();

@@ -58,7 +58,7 @@ async function assertSameTree(env: ScenarioFs, recovered: string, recorded: stri
 }
 
 describe('Recorder/Player scenarios on JetStream (3-node cluster)', function () {
-  this.timeout(60_000);
+  this.timeout(180_000);
   const nodeFs = SCENARIO_FS.find((kind) => kind.name === 'node:fs') ?? SCENARIO_FS[0]!;
   let env: ScenarioFs;
   const opened: Journal[] = [];
@@ -183,7 +183,7 @@ describe('Recorder/Player scenarios on JetStream (3-node cluster)', function () 
     });
     const dirS = env.freshPath('standby');
     const playS = standby.play({ hints, dir: dirS, journals: resolverOf(journalS) });
-    await within(standby.tailing, 30_000, 'tailing');
+    await within(standby.tailing, 120_000, 'tailing');
 
     // The primary records on while the standby applies it live (blocking reads on JetStream).
     await rfsP.writeFile(`${dirP}/key-foo`, 'baz');
