@@ -18,7 +18,7 @@
  * before the first commit is acknowledged.
  */
 import { join } from 'node:path';
-import { JournalCorruptError } from './errors.js';
+import { JournalContendedError, JournalCorruptError } from './errors.js';
 import { FragmentIndex } from './fragment-index.js';
 import { dataFile, indexFile } from './fragment-layout.js';
 import {
@@ -48,6 +48,10 @@ export async function fsyncDirectory(storage: JournalStorage, dir: string): Prom
   } finally {
     await handle.close();
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function exists(storage: JournalStorage, path: string): Promise<boolean> {
@@ -151,6 +155,8 @@ export async function startEpoch(
   token: string,
 ): Promise<OwnedFragment> {
   for (let claim = 0; claim < MAX_CLAIMS; claim += 1) {
+    // Two writers claiming in turn can void each other's claims forever: back off at random.
+    if (claim > 0) await sleep(Math.random() * 2 ** Math.min(claim, 6));
     const listing = await listDirectory(storage, dir);
     const epoch = (listing.epochs.at(-1) ?? LEGACY_EPOCH) + 1;
     const indexHandle = await openExclusive(storage, join(dir, indexFile(epoch)), 'ax+');
@@ -205,9 +211,6 @@ export async function startEpoch(
       throw error;
     }
   }
-  throw new JournalCorruptError(
-    dir,
-    0,
-    `${MAX_CLAIMS} epochs were claimed by other writers while this one tried to start`,
-  );
+  // Other writers keep taking the journal: contention (nothing was written), not damage.
+  throw new JournalContendedError(dir, MAX_CLAIMS);
 }
