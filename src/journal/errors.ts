@@ -5,6 +5,13 @@
 import { RecoveryLogError } from '../errors.js';
 import type { Registers } from './journal.js';
 
+/** The errno code of an fs error (e.g. "ENOENT"), if it has one. */
+export function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
+}
+
 /** Renders registers deterministically (sorted labels) for messages. */
 export function formatRegisters(registers: Registers): string {
   const labels = Object.keys(registers).sort();

@@ -22,7 +22,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { JournalLockedError } from './errors.js';
+import { JournalLockedError, errorCode } from './errors.js';
 import type { JournalStorage } from './storage.js';
 
 export interface LockHolder {
@@ -44,13 +44,6 @@ const UNREADABLE_STALE_MS = 2000;
 const MAX_BACKOFF_MS = 16;
 /** Default lease: a holder that leaves the doorbell unanswered this long loses the lock. */
 export const DEFAULT_LOCK_LEASE_MS = 2000;
-
-/** The errno code of an fs error (e.g. "ENOENT"), if it has one. */
-export function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? String((error as { code: unknown }).code)
-    : undefined;
-}
 
 function parseHolder(text: string): LockHolder | undefined {
   try {

@@ -47,6 +47,7 @@ import {
   JournalReadOnlyError,
   JournalWriteError,
   OffsetNotYetAvailableError,
+  errorCode,
 } from './errors.js';
 import { RecoveryLogError } from '../errors.js';
 import { journalNameProblem } from '../journal-name.js';
@@ -63,7 +64,7 @@ import { DEFAULT_LOCK_LEASE_MS, DirectoryLock } from './file-lock.js';
 import { META_FILE, LEGACY_FORMAT_VERSION, readMeta, writeMeta } from './journal-meta.js';
 import { nodeStorage, type JournalStorage } from './storage.js';
 import { discoverChain, type Chain } from './fragment-chain.js';
-import { Fragment, FragmentGoneError, errorCode, type VerifiedSpan } from './fragment-io.js';
+import { Fragment, FragmentGoneError, type VerifiedSpan } from './fragment-io.js';
 import { FencedError, type OwnedFragment } from './fragment-writer.js';
 import { fsyncDirectory, startEpoch } from './takeover.js';
 import { describeFragment, pruneFragments, type FragmentInfo, type PruneResult } from './prune.js';

@@ -9,7 +9,7 @@
  * half deleted): the chain stops at the first fragment that begins at or below it.
  */
 import { join } from 'node:path';
-import { JournalCorruptError } from './errors.js';
+import { JournalCorruptError, errorCode } from './errors.js';
 import { FragmentIndex } from './fragment-index.js';
 import {
   LEGACY_COMMITS_FILE,
@@ -19,7 +19,7 @@ import {
   isPruneMark,
   pruneMarkBelow,
 } from './fragment-layout.js';
-import { Fragment, advanceIndex, errorCode, settleUnconfirmed } from './fragment-io.js';
+import { Fragment, advanceIndex, settleUnconfirmed } from './fragment-io.js';
 import { START, decodeRecord, RECORD_MAX_BYTES, type StartRecord } from './fragment-record.js';
 import { LEGACY_EPOCH } from './legacy-fragment.js';
 import type { JournalStorage } from './storage.js';

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { crc32cUpdate } from '../crc32c.js';
-import { JournalCorruptError } from './errors.js';
+import { JournalCorruptError, errorCode } from './errors.js';
 import { FragmentDamage, FragmentIndex } from './fragment-index.js';
 import { LEGACY_COMMITS_FILE, LEGACY_DATA_FILE, dataFile, indexFile } from './fragment-layout.js';
 import { LEGACY_EPOCH, parseLegacyCommits } from './legacy-fragment.js';
@@ -76,13 +76,6 @@ export async function fileSize(storage: JournalStorage, path: string): Promise<n
     if (errorCode(error) === 'ENOENT') return undefined;
     throw error;
   }
-}
-
-/** The errno code of an fs error (e.g. "ENOENT"), if it has one. */
-export function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? String((error as { code: unknown }).code)
-    : undefined;
 }
 
 /** Reads the whole file (undefined when it does not exist). */

@@ -6,7 +6,12 @@
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { journalNameProblem } from '../journal-name.js';
-import { InvalidJournalNameError, JournalCorruptError, JournalNotFoundError } from './errors.js';
+import {
+  InvalidJournalNameError,
+  JournalCorruptError,
+  JournalNotFoundError,
+  errorCode,
+} from './errors.js';
 import type { JournalStorage } from './storage.js';
 
 export const META_FILE = 'journal.json';
@@ -14,12 +19,6 @@ export const FORMAT = 'recoverylog-file-journal';
 /** Version 2: fragments. Version 1 (one data + one commits file) is still read, then upgraded. */
 export const FORMAT_VERSION = 2;
 export const LEGACY_FORMAT_VERSION = 1;
-
-function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? String((error as { code: unknown }).code)
-    : undefined;
-}
 
 /** Writes the metadata durably: temp file, fsync, rename into place (the caller fsyncs the dir). */
 export async function writeMeta(storage: JournalStorage, dir: string, name: string): Promise<void> {

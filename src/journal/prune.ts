@@ -13,7 +13,8 @@
 import { join } from 'node:path';
 import type { Chain } from './fragment-chain.js';
 import type { FragmentIndex } from './fragment-index.js';
-import { Fragment, errorCode } from './fragment-io.js';
+import type { Fragment } from './fragment-io.js';
+import { errorCode } from './errors.js';
 import { hex } from './fragment-index.js';
 import { isPruneMark, pruneMark, pruneMarkBelow } from './fragment-layout.js';
 import { lowestNeededOffset } from './prune-plan.js';

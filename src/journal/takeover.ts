@@ -18,12 +18,11 @@
  * before the first commit is acknowledged.
  */
 import { join } from 'node:path';
-import { JournalContendedError, JournalCorruptError } from './errors.js';
+import { JournalContendedError, JournalCorruptError, errorCode } from './errors.js';
 import { FragmentIndex } from './fragment-index.js';
 import { dataFile, indexFile } from './fragment-layout.js';
 import {
   advanceIndex,
-  errorCode,
   loadLegacyIndex,
   readFully,
   settleUnconfirmed,
