@@ -10,3 +10,15 @@ export class RecoveryLogError extends Error {
     this.name = new.target.name;
   }
 }
+
+/** The message of a caught value, for wrapping it in a message of ours (it may not be an Error). */
+export function errorMessage(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** The `code` of a caught value (an fs error's errno name, e.g. "ENOENT"), if it has one. */
+export function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error
+    ? String((error as { code: unknown }).code)
+    : undefined;
+}

@@ -40,7 +40,7 @@ export {
   type FrameEvent,
   type NextOptions,
 } from './wire/framing.js';
-export { crc32c, crc32cUpdate } from './wire/checksum.js';
+export { crc32c, crc32cUpdate } from './crc32c.js';
 export {
   FrameDecoderUsageError,
   Int64RangeError,

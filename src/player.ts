@@ -1,7 +1,8 @@
 /**
  * Player: rebuilds a recorded directory from its recovery log(s), reading only what the hints say
  * is live, and then either stops at the write head (read-only recovery) or takes ownership of the
- * log with a fenced hand-off no-op (fail-over). Strict by default: see DESIGN.md "Strictness".
+ * log with a fenced hand-off no-op (fail-over). Strict by default: see docs/ARCHITECTURE.md
+ * ("Recovering").
  */
 import { notePlayedThrough } from './fsm-position.js';
 import type { JournalResolver } from './journal/journal.js';

@@ -2,7 +2,7 @@
  * Operating-system errors (EACCES, ENOENT, ENOSPC, ...) met by the command, as one typed error
  * that names the file, what was being done to it, which option it came from, and what to do.
  */
-import { RecoveryLogError } from '../errors.js';
+import { errorMessage, RecoveryLogError } from '../errors.js';
 
 /** What a person can do about each errno. */
 const ADVICE: Readonly<Record<string, string>> = {
@@ -64,7 +64,7 @@ export function errnoOf(err: unknown): string | undefined {
 /** "no such file or directory (ENOENT)" from Node's "ENOENT: no such file ..., open '/x'". */
 function describe(cause: unknown): string {
   const errno = errnoOf(cause);
-  const message = cause instanceof Error ? cause.message : String(cause);
+  const message = errorMessage(cause);
   if (errno === undefined) return message;
   const match = /^E[A-Z0-9]+: ([^,]+)/.exec(message);
   return `${match?.[1] ?? message} (${errno})`;

@@ -7,7 +7,7 @@
 import { mkdir, open, readdir, rename } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { RecoveryLogError } from '../errors.js';
+import { errorCode, RecoveryLogError } from '../errors.js';
 import { syncDir } from '../durable-file.js';
 import { FileJournal } from '../journal/file.js';
 import type { Journal } from '../journal/journal.js';
@@ -189,7 +189,7 @@ async function assertUsableTarget(target: string): Promise<void> {
   try {
     entries = await readdir(target);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errorCode(err);
     if (code === 'ENOENT') return;
     if (code === 'ENOTDIR') throw new TransferTargetError(target, 'exists and is not a directory');
     throw asFileError(err, 'read the directory', target, '--log');

@@ -19,6 +19,7 @@ import {
 } from './signals.js';
 import { snapshotVerb } from './snapshot.js';
 import { isEntryPoint } from '../entry-point.js';
+import { errorMessage } from '../errors.js';
 
 /** Every verb of the command; a new verb is one module plus one entry here. */
 export const verbs: Readonly<Record<string, Verb>> = {
@@ -138,8 +139,7 @@ export async function main(
       );
       return 2;
     }
-    const message = err instanceof Error ? err.message : String(err);
-    output.stderr(`${PROGRAM} ${name}: ${message}`);
+    output.stderr(`${PROGRAM} ${name}: ${errorMessage(err)}`);
     return 1;
   }
 }

@@ -9,6 +9,7 @@ import type { Stats } from 'node:fs';
 import { lstat, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { syncDir } from '../durable-file.js';
+import { errorCode } from '../errors.js';
 import { UsageError } from './args.js';
 import { FileSystemError, onFile } from './file-errors.js';
 import {
@@ -71,7 +72,7 @@ export async function assertReplaceableOutput(path: string, flag: string): Promi
   try {
     st = await lstat(target);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+    if (errorCode(err) !== 'ENOENT') {
       throw new FileSystemError('access', target, err, flag);
     }
     const parent = dirname(target);

@@ -18,6 +18,7 @@ import { rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm, utimes } from 'node:fs/promises';
 import { hostname, uptime } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { errorCode } from '../errors.js';
 
 const MARKER = '.recoverylog-partial.';
 
@@ -143,7 +144,7 @@ export function processExists(pid: number): boolean {
     return true;
   } catch (err) {
     // EPERM: it exists, as another user's.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+    return errorCode(err) !== 'ESRCH';
   }
 }
 

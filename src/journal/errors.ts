@@ -2,15 +2,11 @@
  * Typed errors of the journal layer. Each has a stable `code` for programs and a message that
  * names the journal (and file/offset where there is one) and says what to do next.
  */
-import { RecoveryLogError } from '../errors.js';
+import { errorMessage, RecoveryLogError } from '../errors.js';
 import type { Registers } from './journal.js';
 
-/** The errno code of an fs error (e.g. "ENOENT"), if it has one. */
-export function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? String((error as { code: unknown }).code)
-    : undefined;
-}
+// The journal modules take it from here, beside their errors.
+export { errorCode } from '../errors.js';
 
 /** Renders registers deterministically (sorted labels) for messages. */
 export function formatRegisters(registers: Registers): string {
@@ -64,7 +60,7 @@ export class JournalFailedError extends RecoveryLogError {
     super(
       'JournalFailed',
       `journal ${JSON.stringify(journal)}: refusing to append because an earlier append failed ` +
-        `(${cause instanceof Error ? cause.message : String(cause)}). Reopen the journal to continue.`,
+        `(${errorMessage(cause)}). Reopen the journal to continue.`,
       { cause },
     );
     this.journal = journal;
@@ -248,9 +244,8 @@ export class JournalIOError extends RecoveryLogError {
   constructor(journal: string, file: string, action: string, cause: unknown) {
     super(
       'JournalIO',
-      `journal ${JSON.stringify(journal)}: could not ${action} ${file} (${
-        cause instanceof Error ? cause.message : String(cause)
-      }). Check the file's permissions and the disk, then retry; nothing was changed by this call.`,
+      `journal ${JSON.stringify(journal)}: could not ${action} ${file} (${errorMessage(cause)}). ` +
+        "Check the file's permissions and the disk, then retry; nothing was changed by this call.",
       { cause },
     );
     this.file = file;

@@ -21,6 +21,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { JournalLockedError, errorCode } from './errors.js';
 import type { JournalStorage } from './storage.js';
@@ -95,8 +96,6 @@ interface Inspection {
   readonly dev: bigint;
   readonly stale: boolean;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class DirectoryLock {
   readonly token = randomBytes(8).toString('hex');

@@ -20,6 +20,7 @@
  * was the last commit and no later record confirmed it (the one ambiguous case, see README).
  */
 import { crc32cCombine } from '../crc32c.js';
+import { hex32 } from '../format.js';
 import type { Registers } from './journal.js';
 import { EMPTY_REGISTERS } from './registers.js';
 import {
@@ -190,7 +191,7 @@ export class FragmentIndex {
           throw new FragmentDamage(
             record.position,
             `the record at ${record.position} does not confirm the record before it (it carries ` +
-              `CRC ${hex(record.prevCrc)}, the previous record has ${hex(this.lastCrc)})`,
+              `CRC ${hex32(record.prevCrc)}, the previous record has ${hex32(this.lastCrc)})`,
           );
         }
         if (record.kind === SEAL) {
@@ -204,8 +205,8 @@ export class FragmentIndex {
           if (record.dataCrc !== this.dataCrc) {
             throw new FragmentDamage(
               record.position,
-              `the SEAL's fragment checksum ${hex(record.dataCrc)} differs from its commits' ` +
-                `${hex(this.dataCrc)}`,
+              `the SEAL's fragment checksum ${hex32(record.dataCrc)} differs from its commits' ` +
+                `${hex32(this.dataCrc)}`,
             );
           }
           this.state = 'sealed';
@@ -271,8 +272,4 @@ export class FragmentIndex {
     }
     return -1;
   }
-}
-
-export function hex(value: number): string {
-  return `0x${(value >>> 0).toString(16).padStart(8, '0')}`;
 }

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { errorMessage } from '../errors.js';
 import { journalNameProblem } from '../journal-name.js';
 import {
   InvalidJournalNameError,
@@ -59,7 +60,7 @@ export async function readMeta(
     throw new JournalCorruptError(
       path,
       Buffer.byteLength(text.slice(0, Math.max(at, 0))),
-      `not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+      `not valid JSON (${errorMessage(error)})`,
       error,
     );
   }

@@ -1,7 +1,7 @@
 /**
- * The Journal contract (see DESIGN.md "Journal"): a named, append-only byte stream. Journals
- * know nothing of RecordedOps; they store and return bytes. Written so that a replicated broker
- * could implement it too: nothing above this interface assumes one process or local files.
+ * The Journal contract (docs/ARCHITECTURE.md, "Journals"): a named, append-only byte stream.
+ * Journals know nothing of RecordedOps; they store and return bytes. Written so that a replicated
+ * broker could implement it too: nothing above this interface assumes one process or local files.
  */
 
 /** A small label set per journal. Used to fence writers (e.g. `{ author: "16i" }`). */

@@ -5,6 +5,7 @@
  * orderings. Test hooks: snapshots (and journals built from them, to model "reopen after a
  * crash"), commit delays and hooks (to race appends) and injected write failures.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type {
   AppendOptions,
   AppendResult,
@@ -154,7 +155,7 @@ export class MemoryJournal implements Journal {
     try {
       await this.options.hooks?.beforeWrite?.(plan.info);
       if (this.options.commitDelayMs !== undefined && this.options.commitDelayMs > 0) {
-        await new Promise((resolve) => setTimeout(resolve, this.options.commitDelayMs));
+        await sleep(this.options.commitDelayMs);
       }
       const failure = this.nextFailure;
       if (failure !== undefined) {

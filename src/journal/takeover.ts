@@ -18,6 +18,7 @@
  * before the first commit is acknowledged.
  */
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { JournalContendedError, JournalCorruptError, errorCode } from './errors.js';
 import { FragmentIndex } from './fragment-index.js';
 import { dataFile, indexFile } from './fragment-layout.js';
@@ -47,10 +48,6 @@ export async function fsyncDirectory(storage: JournalStorage, dir: string): Prom
   } finally {
     await handle.close();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function exists(storage: JournalStorage, path: string): Promise<boolean> {
