@@ -1,7 +1,8 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { writeFileAtomically } from './durable-file.js';
 import { join } from 'node:path';
+import { makeDirectoryDurable, writeFileAtomically } from './durable-file.js';
 import { RecoveryLogError } from './errors.js';
+import { errorCode } from './journal/errors.js';
+import { nodeStorage, type JournalStorage } from './journal/storage.js';
 import { decodeHints, encodeHints, liveLogSegments } from './hints.js';
 import type { FSMHints } from './wire/types.js';
 
@@ -43,6 +44,11 @@ export interface HintsStoreOptions {
   backups?: number;
   /** Encoding of written hints. Reading accepts both. Default 'json' (what Gazette stores). */
   format?: HintsFormat;
+  /**
+   * The file system to use (default node:fs): the file journal's storage port, so that tests
+   * crash the hints files on the same simulated disk as the journal.
+   */
+  storage?: JournalStorage;
 }
 
 /** The hints found in a store: the primary and each backup slot (most recent first). */
@@ -56,12 +62,14 @@ export interface StoredHints {
  * `<dir>/<name>.primary` is refreshed by the recording primary (Recorder.buildHints), while
  * `<dir>/<name>.backup.<i>` keep the hints a Player recovered with, most recent at 0, so that a
  * bad primary still leaves a known-good starting point. Every file is written atomically
- * (temp file, fsync, rename, fsync of the directory), so a crash leaves either the old or the new
- * hints, never a torn file.
+ * (temp file, fsync, rename, fsync of the directory; a directory it creates is made durable in
+ * its parent too), so a crash leaves either the old or the new hints, never a torn file, and
+ * hints once stored are never lost.
  */
 export class HintsStore {
   readonly backups: number;
   readonly format: HintsFormat;
+  readonly storage: JournalStorage;
 
   constructor(
     readonly dir: string,
@@ -70,6 +78,7 @@ export class HintsStore {
   ) {
     this.backups = options.backups ?? 2;
     this.format = options.format ?? 'json';
+    this.storage = options.storage ?? nodeStorage;
     if (!Number.isInteger(this.backups) || this.backups < 0) {
       throw new RangeError(`backups must be a non-negative integer, got ${this.backups}`);
     }
@@ -102,12 +111,12 @@ export class HintsStore {
 
   async #rotateAndStore(hints: FSMHints): Promise<void> {
     const present = await Promise.all(
-      Array.from({ length: this.backups }, (_, i) => exists(this.backupPath(i))),
+      Array.from({ length: this.backups }, (_, i) => this.#exists(this.backupPath(i))),
     );
     let firstEmpty = present.indexOf(false);
     if (firstEmpty === -1) firstEmpty = this.backups - 1; // all full: the last slot is overwritten
     for (let i = firstEmpty; i > 0; i--) {
-      await rename(this.backupPath(i - 1), this.backupPath(i));
+      await this.storage.rename(this.backupPath(i - 1), this.backupPath(i));
     }
     await this.writeAtomically(this.backupPath(0), encodeHints(hints, this.format));
   }
@@ -136,9 +145,9 @@ export class HintsStore {
   private async readOne(file: string, log?: string): Promise<FSMHints | undefined> {
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(file);
+      bytes = await this.storage.readFile(file);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (errorCode(err) === 'ENOENT') return undefined;
       throw new StoredHintsError(file, `cannot be read (${(err as Error).message})`, {
         cause: err,
       });
@@ -167,17 +176,17 @@ export class HintsStore {
   }
 
   private async writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    await writeFileAtomically(file, bytes);
+    await makeDirectoryDurable(this.dir, this.storage);
+    await writeFileAtomically(file, bytes, this.storage);
   }
-}
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await (await open(file, 'r')).close();
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
+  async #exists(file: string): Promise<boolean> {
+    try {
+      await (await this.storage.open(file, 'r')).close();
+      return true;
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return false;
+      throw err;
+    }
   }
 }

@@ -19,7 +19,8 @@ import {
   isPruneMark,
   pruneMarkBelow,
 } from './fragment-layout.js';
-import { Fragment, advanceIndex, settleUnconfirmed } from './fragment-io.js';
+import { advanceIndex, settleUnconfirmed } from './fragment-io.js';
+import { Fragment } from './fragment.js';
 import { START, decodeRecord, RECORD_MAX_BYTES, type StartRecord } from './fragment-record.js';
 import { LEGACY_EPOCH } from './legacy-fragment.js';
 import type { JournalStorage } from './storage.js';

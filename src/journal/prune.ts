@@ -13,9 +13,9 @@
 import { join } from 'node:path';
 import type { Chain } from './fragment-chain.js';
 import type { FragmentIndex } from './fragment-index.js';
-import type { Fragment } from './fragment-io.js';
+import type { Fragment } from './fragment.js';
 import { errorCode } from './errors.js';
-import { hex } from './fragment-index.js';
+import { hex32 } from '../format.js';
 import { isPruneMark, pruneMark, pruneMarkBelow } from './fragment-layout.js';
 import { lowestNeededOffset } from './prune-plan.js';
 import { LEGACY_EPOCH } from './legacy-fragment.js';
@@ -66,7 +66,7 @@ export function describeFragment(fragment: Fragment, index: FragmentIndex): Frag
     size: index.end - index.begin,
     state,
     sealed: state === 'sealed' || state === 'fenced',
-    checksum: hex(index.dataCrc),
+    checksum: hex32(index.dataCrc),
     files: [fragment.dataPath, fragment.indexPath],
   };
 }

@@ -2,6 +2,8 @@
  * The file system the file journal runs on: exactly the `fs/promises` calls it makes, so that
  * tests can run the real FileJournal on a simulated disk that loses power at any instant (the
  * crash tests' FaultyFs), while production uses node:fs (`nodeStorage`). Paths are absolute.
+ * The HintsStore writes its files through the same port (durable-file.ts), so the same crashes
+ * reach the hints.
  */
 import * as fsp from 'node:fs/promises';
 import { readFileSync, readlinkSync, watch } from 'node:fs';

@@ -11,12 +11,11 @@
  *   yet issued), a commit file's fdatasync (returned: durable, not yet acknowledged);
  * - the Player's TargetFs (staging writes, makeLive's links and property files) and its journal
  *   (the hand-off no-op, appended but not yet read back);
- * - node:fs/promises `rename`, as HintsStore sees it, for the moment between its synced temp file
- *   and the rename over the hints file (only in a child armed with that failpoint);
+ * - the HintsStore's storage (`killingStorage` again, passed as its `storage` option): a rename
+ *   of its synced temp file over a hints file, killed just before it;
  * - the child's own ack path (kill-sync-before-ack, in child.ts).
  */
 import { promises as nodeFs, writeSync } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
 import type { Journal } from '../../../src/journal/journal.js';
 import {
   nodeStorage,
@@ -36,10 +35,6 @@ import {
 
 const armed = parseFailpointSpec(process.env[FAILPOINT_ENV]);
 let hits = 0;
-
-export function isArmed(name: FailpointName): boolean {
-  return armed?.name === name;
-}
 
 /** Counts a pass through failpoint `name`; true when this pass is the one to die at. */
 export function reached(name: FailpointName): boolean {
@@ -90,10 +85,19 @@ const DATA_FILE = /(^|\/)(data|\d+\.data)$/;
 /** A file of commit records: v1 `commits`, v2 `<epoch>.index`. */
 const COMMIT_FILE = /(^|\/)(commits|\d+\.index)$/;
 
-/** `inner` (node:fs by default), killing at the journal failpoints. */
+/** A HintsStore's synced temp file renamed over `<name>.primary` / `<name>.backup.<i>`. */
+function isHintsReplace(from: string, to: string): boolean {
+  return from.includes('.tmp-') && /\.(primary|backup\.\d+)$/.test(to);
+}
+
+/** `inner` (node:fs by default), killing at the journal and hints-store failpoints. */
 export function killingStorage(inner: JournalStorage = nodeStorage): JournalStorage {
   return {
     ...inner,
+    rename: async (from, to) => {
+      if (isHintsReplace(from, to)) kill('kill-hints-write');
+      return inner.rename(from, to);
+    },
     open: async (path, flags) => {
       const handle = await inner.open(path, flags);
       if (DATA_FILE.test(path)) return killingHandle(handle, 'data');
@@ -182,22 +186,3 @@ export const killingTargetFs: TargetFs = {
     kill('kill-player-make-live');
   },
 };
-
-/**
- * Arms `kill-hints-write`: HintsStore writes hints to a temp file, syncs it, then renames it over
- * `<name>.primary` / `<name>.backup.<i>`; the child dies just before that rename. HintsStore
- * imports `rename` from node:fs/promises, whose ES-module bindings follow the CommonJS exports
- * after syncBuiltinESMExports(), so no library code changes.
- */
-export function armHintsWriteFailpoint(): void {
-  if (!isArmed('kill-hints-write')) return;
-  const promises = nodeFs as { rename: typeof nodeFs.rename };
-  const rename = promises.rename;
-  promises.rename = async (from, to) => {
-    if (String(from).includes('.tmp-') && /\.(primary|backup\.\d+)$/.test(String(to))) {
-      kill('kill-hints-write');
-    }
-    return rename(from, to);
-  };
-  syncBuiltinESMExports();
-}

@@ -25,13 +25,7 @@ import { Player } from '../../../src/player.js';
 import { RecordedFs, type BaseFs } from '../../../src/recorded-fs.js';
 import { Recorder } from '../../../src/recorder.js';
 import type { FSMHints } from '../../../src/wire/types.js';
-import {
-  armHintsWriteFailpoint,
-  kill,
-  killingStorage,
-  killingTargetFs,
-  playerJournal,
-} from './child-faults.js';
+import { kill, killingStorage, killingTargetFs, playerJournal } from './child-faults.js';
 import { IntentWriter } from './intents.js';
 import { TreeModel, prng } from './model.js';
 import { zombieFile, type ChildMessage, type GoMessage, type ParentMessage } from './protocol.js';
@@ -72,7 +66,7 @@ process.on('disconnect', () => process.exit(0));
 async function recover(cfg: GoMessage) {
   const started = performance.now();
   const journal = await FileJournal.open(cfg.journalDir, { storage: killingStorage() });
-  const store = new HintsStore(cfg.hintsDir);
+  const store = new HintsStore(cfg.hintsDir, 'hints', { storage: killingStorage() });
   let hints: FSMHints = { log: journal.name, liveNodes: [], properties: [] };
   if (cfg.useHints) hints = await store.pick(journal.name);
   const player = new Player({ fs: killingTargetFs });
@@ -184,7 +178,6 @@ async function run(cfg: GoMessage): Promise<void> {
   await new Promise(() => undefined);
 }
 
-armHintsWriteFailpoint();
 await send({ type: 'ready' });
 const cfg = await go;
 try {

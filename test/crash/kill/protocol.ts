@@ -8,7 +8,7 @@ import type { TreeSnapshot } from './tree.js';
 
 /**
  * Failpoints, by where they kill. All are reached through seams the library offers (the
- * FileJournal's storage, the Player's TargetFs and journal, node:fs as HintsStore sees it, the
+ * FileJournal's and the HintsStore's storage, the Player's TargetFs and journal, the
  * child's own ack path: child-faults.ts), so they exercise the real code unchanged. Every one
  * must be reached in every run (kill.test.ts): a point whose seam moved fails the run.
  */

@@ -1,0 +1,217 @@
+/**
+ * The file journal's commit path: runs each batch the append queue (group-commit.ts) hands it.
+ * A batch of only barriers writes nothing and is answered at the latest head this process can
+ * see. Any other batch takes the lock (idle-lock.ts), starts a writer epoch when we have none
+ * (takeover.ts: fencing the previous writer) and commits through the owned fragment
+ * (fragment-writer.ts); a batch fenced by another writer is retried in a new epoch. Once idle,
+ * the writer confirms its last commit with an empty one.
+ */
+import { RecoveryLogError } from '../errors.js';
+import { JournalContendedError, JournalWriteError } from './errors.js';
+import type { ChainReader } from './file-reader.js';
+import type { Follower } from './file-follower.js';
+import type { FileJournalState } from './file-state.js';
+import { FencedError, type OwnedFragment } from './fragment-writer.js';
+import {
+  planBatch,
+  type AppendQueue,
+  type CommitHooks,
+  type QueuedAppend,
+} from './group-commit.js';
+import type { HeadWaiters } from './head-waiters.js';
+import type { IdleLock } from './idle-lock.js';
+import { LEGACY_FORMAT_VERSION, writeMeta } from './journal-meta.js';
+import type { JournalStorage } from './storage.js';
+import { fsyncDirectory, startEpoch } from './takeover.js';
+
+/** Fenced commits retried in a new epoch before the batch fails (each means another writer won). */
+const MAX_FENCED_RETRIES = 32;
+/** An idle writer confirms its last commit after this long (see fragment-writer.ts). */
+const CONFIRM_DELAY_MS = 10;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return JSON.stringify(error) ?? String(error); // not an Error: show what it is
+  } catch {
+    return String(error);
+  }
+}
+
+/** The parts of the journal a committer works with (see file.ts). */
+export interface CommitterParts {
+  readonly storage: JournalStorage;
+  readonly dir: string;
+  readonly name: string;
+  readonly state: FileJournalState;
+  readonly queue: AppendQueue;
+  readonly reader: ChainReader;
+  readonly follower: Follower;
+  readonly waiters: HeadWaiters;
+  readonly lock: IdleLock;
+  /** A fragment is rolled once it holds this many bytes. */
+  readonly fragmentBytes: number;
+  readonly hooks: CommitHooks | undefined;
+}
+
+export class Committer {
+  /** The confirmation under way, if any (batches and close wait for it). */
+  confirming: Promise<void> | undefined;
+  private confirmTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly parts: CommitterParts,
+    /** journal.json's format version: a legacy (1) journal is upgraded by its first writer. */
+    private metaVersion: number,
+  ) {}
+
+  /** Runs one batch (the append queue's runBatch). */
+  async commit(entries: QueuedAppend[]): Promise<void> {
+    const { state, follower, lock, queue, name } = this.parts;
+    state.writing += 1;
+    let failed = false;
+    try {
+      await follower.refreshing;
+      await lock.releasing;
+      this.cancelConfirm();
+      await this.confirming;
+      if (follower.broken !== undefined) throw follower.broken;
+      if (entries.every((entry) => entry.size === 0 && entry.unionRegisters === undefined)) {
+        await this.answerBarriers(entries);
+        return;
+      }
+      await lock.acquire();
+      await this.commitInEpoch(entries);
+    } catch (error) {
+      failed = true;
+      // Lock and refresh I/O (e.g. EROFS once ext4 aborts its journal) fails the batch like a
+      // data write does: a typed error, never a raw errno.
+      throw error instanceof RecoveryLogError
+        ? error
+        : new JournalWriteError(name, describe(error), error);
+    } finally {
+      state.writing -= 1;
+      await lock.releaseUnlessBusy(failed);
+      if (!failed && queue.pendingCount === 0) this.scheduleConfirm();
+    }
+  }
+
+  /**
+   * Only barriers (and register checks): they write nothing, so they need neither the lock nor
+   * an epoch. Answers them at the latest head and registers we can see.
+   */
+  private async answerBarriers(entries: QueuedAppend[]): Promise<void> {
+    const { reader, follower, queue, name } = this.parts;
+    await follower.followOthers();
+    const top = reader.top()?.index;
+    const plan = planBatch(name, entries, reader.head(), top?.registers ?? {});
+    queue.settle(plan, false);
+  }
+
+  /** Commits the batch in our epoch, in a new one each time another writer fenced us. */
+  private async commitInEpoch(entries: QueuedAppend[]): Promise<void> {
+    const { queue, waiters, name, hooks } = this.parts;
+    for (let attempt = 0; ; attempt += 1) {
+      const owned = await this.ensureOwned();
+      for (const entry of entries) {
+        entry.result = undefined;
+        entry.error = undefined;
+      }
+      const plan = planBatch(name, entries, owned.index.end, owned.index.registers);
+      if (!plan.needsCommit) {
+        queue.settle(plan, false);
+        return;
+      }
+      try {
+        await owned.commit(plan, hooks);
+      } catch (error) {
+        // Another writer fenced our epoch: nothing of this batch committed. Continue in a new
+        // epoch after theirs, checking registers against their state.
+        if (!(error instanceof FencedError)) throw error;
+        if (attempt + 1 >= MAX_FENCED_RETRIES) {
+          throw new JournalContendedError(name, MAX_FENCED_RETRIES);
+        }
+        // Two writers fencing each other in turn could go on forever: back off at random.
+        await sleep(Math.random() * 2 ** Math.min(attempt, 8));
+        continue;
+      }
+      waiters.notify(owned.index.end);
+      queue.settle(plan, true);
+      if (owned.size >= this.parts.fragmentBytes) {
+        // Roll: the next batch starts a new epoch. Being fenced first ends the epoch as well.
+        await owned.seal().catch((error: unknown) => {
+          if (!(error instanceof FencedError)) throw error;
+        });
+      }
+      return;
+    }
+  }
+
+  /** Our writer epoch, starting one (fencing the previous writer) when we have none. */
+  private async ensureOwned(): Promise<OwnedFragment> {
+    const { state, storage, dir, name, lock, reader } = this.parts;
+    if (state.owned !== undefined && !state.owned.ended) return state.owned;
+    if (state.owned !== undefined) {
+      await state.owned.close();
+      state.owned = undefined;
+    }
+    if (this.metaVersion === LEGACY_FORMAT_VERSION) {
+      // Version 1 readers would see only the legacy prefix: make them refuse the journal instead.
+      await writeMeta(storage, dir, name);
+      await fsyncDirectory(storage, dir);
+      this.metaVersion = 2;
+    }
+    // The lock's random token names this writer in its START and in the FENCEs it appends.
+    const owned = await startEpoch(storage, dir, lock.token);
+    state.owned = owned;
+    await reader.reload();
+    return owned;
+  }
+
+  private scheduleConfirm(): void {
+    const { state, queue, lock } = this.parts;
+    if (this.confirmTimer !== undefined || state.owned?.unconfirmed !== true) return;
+    this.confirmTimer = setTimeout(() => {
+      this.confirmTimer = undefined;
+      if (state.writing > 0 || state.closed || queue.pendingCount > 0) return;
+      const owned = state.owned;
+      if (owned === undefined) return;
+      state.writing += 1;
+      // A refresh that started before us may be between its look at our index file's size and
+      // parsing it: our record written meanwhile would be parsed into the index we share with it
+      // (file-reader.ts) as well as added by us. Let it finish first, as a batch does.
+      const refreshed = this.parts.follower.refreshing ?? Promise.resolve();
+      this.confirming = refreshed
+        .then(() => owned.confirm())
+        .catch(() => {
+          // Nothing waits on a confirmation; a failed one only retires this epoch (the next
+          // writer fences it), since a failed sync leaves the file in doubt.
+          owned.ended = true;
+        })
+        .finally(() => {
+          state.writing -= 1;
+          this.confirming = undefined;
+          lock.lingerAfterConfirm();
+        });
+    }, CONFIRM_DELAY_MS);
+    this.confirmTimer.unref?.();
+  }
+
+  cancelConfirm(): void {
+    if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
+    this.confirmTimer = undefined;
+  }
+
+  /** On close, after the queue drained: seals our fragment (unless the journal failed). */
+  async closeOwned(seal: boolean): Promise<void> {
+    const owned = this.parts.state.owned;
+    this.parts.state.owned = undefined;
+    if (owned === undefined) return;
+    if (seal) await owned.seal().catch(() => undefined);
+    await owned.close();
+  }
+}
