@@ -21,6 +21,7 @@ import { FULL, QUICK, type BenchContext, type Scenario } from './lib/scenario.js
 import { MiB } from './lib/stats.js';
 import { renderSvg } from './lib/svg.js';
 import { ScratchSpace } from './lib/tmp.js';
+import { jetStream } from './scenarios/jetstream.js';
 import { hintedPlaybackBytes, playbackThroughput } from './scenarios/playback.js';
 import { peerClassicLevel, peerHypercore } from './scenarios/peers.js';
 import { recordLargeWrites, recordSmallOps } from './scenarios/record.js';
@@ -38,6 +39,7 @@ export const SCENARIOS: readonly Scenario[] = [
   scaling,
   peerHypercore,
   peerClassicLevel,
+  jetStream,
 ];
 
 interface Options {

@@ -14,7 +14,9 @@
  * - Offsets are not native: each part carries its commit's [begin, end) and its own offset; a read
  *   finds its sequence by binary search (leader gets) or by a cursor left by the previous read.
  *   Readers only return bytes of commits whose final part exists, so a multi-part append is seen
- *   whole or not at all.
+ *   whole or not at all. A reader that goes on where its last read ended is fed in batches by an
+ *   ordered consumer (jetstream-read-ahead.ts), and one read returns the bytes of as many
+ *   consecutive cached whole commits as it may.
  * - Ambiguous publishes (timeout, leader lost mid-request) are retried with the same Nats-Msg-Id
  *   and expectation until the deadline; a 10071 after an ambiguous attempt is resolved by
  *   reading sequence expect+1 and comparing its Nats-Msg-Id (at most one message can ever land
@@ -23,7 +25,6 @@
  * - Durability is the server's: an ack means stored on a quorum; with `jetstream { sync_interval:
  *   always }` in every server's config it also means fsynced there (see README).
  */
-import type { MsgHdrs } from '@nats-io/transport-node';
 import type { ConsumerMessages, StoredMsg, StreamInfo } from '@nats-io/jetstream';
 import type {
   AppendOptions,
@@ -65,7 +66,6 @@ import {
 } from './jetstream-names.js';
 import {
   EMPTY_TIP,
-  decodePartMeta,
   isFinal,
   partHeaders,
   splitParts,
@@ -83,6 +83,12 @@ import {
   isWrongLastSequence,
   sleep,
 } from './jetstream-errors.js';
+import {
+  PartCache,
+  ReadAhead,
+  partOfMessage,
+  type ReadAheadStats,
+} from './jetstream-read-ahead.js';
 
 export interface JetStreamJournalOptions extends NatsConnectOptions {
   /** Stream name (default derived from the journal name, see jetstream-names.ts). */
@@ -125,60 +131,30 @@ export interface JetStreamPruneResult {
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** Room left in a message for our headers and the client's (ids, expectations). */
 const HEADER_ROOM = 2048;
-const CACHE_BYTES = 16 * 1024 * 1024;
-const PREFETCH = 32;
+/** Twice the read-ahead window: parts fetched ahead are not evicted before they are read. */
+const CACHE_BYTES = 32 * 1024 * 1024;
+/** Ids of commits known whole, kept for the cache's fast path; forgotten past this many. */
+const MAX_COMPLETE_IDS = 65_536;
 const TAIL_LINGER_MS = 2000;
 const TAIL_POLL_MS = 1000;
+
+/** `pieces` (of `length` bytes in all) as one array the caller owns. */
+function joinPieces(pieces: readonly Uint8Array[], length: number): Uint8Array {
+  if (pieces.length === 1) return (pieces[0] as Uint8Array).slice();
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.byteLength;
+  }
+  return out;
+}
 
 /** Whether an append's data holds any byte (a barrier holds none). */
 function hasBytes(data: Uint8Array | readonly Uint8Array[]): boolean {
   return data instanceof Uint8Array
     ? data.byteLength > 0
     : data.some((chunk) => chunk.byteLength > 0);
-}
-
-/** The client hands out Buffers; readers get plain Uint8Arrays (as from the other journals). */
-function plainBytes(data: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(data) === Uint8Array.prototype
-    ? data
-    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** Parts by sequence, least recently used evicted first, bounded in bytes. */
-class PartCache {
-  private readonly parts = new Map<number, StoredPart>();
-  private bytes = 0;
-  constructor(private readonly budget: number) {}
-  get(seq: number): StoredPart | undefined {
-    const part = this.parts.get(seq);
-    if (part !== undefined) {
-      this.parts.delete(seq);
-      this.parts.set(seq, part);
-    }
-    return part;
-  }
-  has(seq: number): boolean {
-    return this.parts.has(seq);
-  }
-  put(part: StoredPart): void {
-    if (this.parts.has(part.seq)) return;
-    this.parts.set(part.seq, part);
-    this.bytes += part.data.byteLength + 256;
-    for (const [seq, old] of this.parts) {
-      if (this.bytes <= this.budget) break;
-      this.parts.delete(seq);
-      this.bytes -= old.data.byteLength + 256;
-    }
-  }
-  /** Forgets parts below `seq` (purged). */
-  dropBelow(seq: number): void {
-    for (const [at, part] of this.parts) {
-      if (at < seq) {
-        this.parts.delete(at);
-        this.bytes -= part.data.byteLength + 256;
-      }
-    }
-  }
 }
 
 /** A part holding the requested offset (or the first readable one after it), within a whole commit. */
@@ -196,7 +172,10 @@ export class JetStreamJournal implements Journal {
   private readonly queue: AppendQueue;
   private readonly waiters: HeadWaiters;
   private readonly cache = new PartCache(CACHE_BYTES);
-  /** Offset → the sequence that holds it, left by reads that reached the end of a part. */
+  private readonly readAhead: ReadAhead;
+  /** Parts fetched one by one from the stream leader (searches, and when no feed brings them). */
+  private leaderGets = 0;
+  /** Offset → the sequence of the part holding it, left by the read that ended there. */
   private readonly cursor = new Map<number, number>();
   /** Commit ids whose final part was seen. */
   private readonly complete = new Set<string>();
@@ -207,7 +186,6 @@ export class JetStreamJournal implements Journal {
   private refreshing: Promise<Tip> | undefined;
   private commitCounter = 0;
   private closed = false;
-  private prefetching = false;
   private tailRunning = false;
   private tailMessages: ConsumerMessages | undefined;
   private tailPoll: NodeJS.Timeout | undefined;
@@ -226,6 +204,7 @@ export class JetStreamJournal implements Journal {
     this.deadlineMs = options.retryDeadlineMs ?? 60_000;
     this.writerId = session.modules.transport.nuid.next();
     this.queue = new AppendQueue(name, (batch) => this.commit(batch));
+    this.readAhead = new ReadAhead(session, location, (part) => this.remember(part));
     this.waiters = new HeadWaiters(name, {
       onFirstWaiter: () => this.startTail(),
       onNoWaiters: () => this.lingerTail(),
@@ -259,6 +238,11 @@ export class JetStreamJournal implements Journal {
   /** Counters: `syncs` counts commits (one per batch that wrote). */
   get stats(): Readonly<JournalStats> {
     return { ...this.queue.stats };
+  }
+
+  /** How reads were served: parts fetched one by one from the leader, and by batched feeds. */
+  get readStats(): Readonly<ReadAheadStats & { leaderGets: number }> {
+    return { ...this.readAhead.stats, leaderGets: this.leaderGets };
   }
 
   append(data: Uint8Array | readonly Uint8Array[], options?: AppendOptions): Promise<AppendResult> {
@@ -342,6 +326,7 @@ export class JetStreamJournal implements Journal {
         this.firstSeq = keepFrom;
         this.cache.dropBelow(keepFrom);
         this.cursor.clear();
+        this.readAhead.stop();
       }
     }
     const kept = keepFrom > first ? keepFrom : first;
@@ -362,6 +347,7 @@ export class JetStreamJournal implements Journal {
     this.waiters.rejectAll(new JournalClosedError(this.name));
     await this.queue.close();
     this.stopTail();
+    this.readAhead.close();
     await this.session.close();
   }
 
@@ -467,46 +453,51 @@ export class JetStreamJournal implements Journal {
   // ---- reading --------------------------------------------------------------------------
 
   private decode(message: StoredMsg): StoredPart {
-    const header: MsgHdrs | undefined = message.header;
-    const meta = decodePartMeta(
-      (key) => (header !== undefined && header.has(key) ? header.get(key) : undefined),
-      message.data.byteLength,
-    );
-    if (typeof meta === 'string') {
+    const part = partOfMessage(message.seq, message.header, message.data);
+    if (typeof part === 'string') {
       throw new JournalCorruptError(
         `NATS JetStream stream ${this.location.stream} sequence ${message.seq}`,
         0,
-        `not a recoverylog journal message: ${meta}`,
+        `not a recoverylog journal message: ${part}`,
       );
     }
-    if (isFinal(meta)) this.complete.add(meta.commit);
-    return { seq: message.seq, meta, data: plainBytes(message.data) };
+    this.remember(part);
+    return part;
   }
 
-  /** The part at `seq` (cache, else the stream leader); undefined when purged or absent. */
+  /** Caches a part read or written, noting its commit whole when it is the final part. */
+  private remember(part: StoredPart): void {
+    if (isFinal(part.meta)) {
+      if (this.complete.size >= MAX_COMPLETE_IDS) this.complete.clear();
+      this.complete.add(part.meta.commit);
+    }
+    this.cache.put(part);
+  }
+
+  /** The part at `seq` (cache, a feed bringing it, else the stream leader); undefined when purged. */
   private async getPart(seq: number): Promise<StoredPart | undefined> {
     const cached = this.cache.get(seq);
     if (cached !== undefined) return cached;
+    const arriving = this.readAhead.arrival(seq);
+    if (arriving !== undefined) {
+      await arriving;
+      const fed = this.cache.get(seq);
+      if (fed !== undefined) return fed;
+    }
+    this.leaderGets += 1;
     const message = await this.retry('read', () =>
       this.session.jsm.streams.getMessage(this.location.stream, { seq }),
     );
     if (message === null) return undefined;
-    const part = this.decode(message);
-    this.cache.put(part);
-    return part;
+    return this.decode(message);
   }
 
-  /** Fetches the next parts ahead of a sequential reader, in the background. */
-  private prefetch(from: number): void {
-    if (this.prefetching) return;
-    const to = Math.min(from + PREFETCH - 1, this.tip.seq);
-    const missing: number[] = [];
-    for (let seq = from; seq <= to; seq += 1) if (!this.cache.has(seq)) missing.push(seq);
-    if (missing.length < PREFETCH / 4) return;
-    this.prefetching = true;
-    void Promise.allSettled(missing.map((seq) => this.getPart(seq))).finally(() => {
-      this.prefetching = false;
-    });
+  /** Whether `part`'s commit is known whole from what is cached (no request). */
+  private wholeInCache(part: StoredPart): boolean {
+    const { meta } = part;
+    if (this.complete.has(meta.commit)) return true;
+    const final = this.cache.get(part.seq + (meta.count - 1 - meta.index));
+    return final !== undefined && final.meta.commit === meta.commit && isFinal(final.meta);
   }
 
   /**
@@ -531,13 +522,17 @@ export class JetStreamJournal implements Journal {
   private async locate(offset: number, tip: Tip): Promise<Located | undefined> {
     const hinted = this.cursor.get(offset);
     if (hinted !== undefined && hinted <= tip.seq) {
+      // A reader going on where its last read ended: feed it in batches from here.
+      if (!this.cache.has(hinted)) this.readAhead.want(hinted, tip.seq);
       const part = await this.getPart(hinted);
-      if (part !== undefined && part.meta.offset === offset && part.data.byteLength > 0) {
+      const { offset: partOffset } = part?.meta ?? { offset: -1 };
+      if (
+        part !== undefined &&
+        partOffset <= offset &&
+        offset < partOffset + part.data.byteLength
+      ) {
         const commitFirstSeq = await this.wholeCommit(part);
-        if (commitFirstSeq !== undefined) {
-          this.prefetch(hinted + 1);
-          return { part, commitFirstSeq };
-        }
+        if (commitFirstSeq !== undefined) return { part, commitFirstSeq };
       }
     }
     for (let attempt = 0; attempt < 5; attempt += 1) {
@@ -561,12 +556,38 @@ export class JetStreamJournal implements Journal {
     const first = await this.getPart(lo);
     if (first === undefined) return 'purged';
     if (first.meta.begin > offset) return this.firstReadableFrom(lo, tip);
+    // Every get brings a whole message (up to 1 MiB): probe where the offset should be, as
+    // offsets grow about linearly with sequences, alternating with halving (a skewed log still
+    // takes O(log n) gets). A whole commit holding the offset ends the search at its final part:
+    // later messages begin at or after its end (Rl-Begin never decreases).
+    let loBegin = first.meta.begin;
+    let hiEnd = tip.head;
+    let guess = true;
+    const holding = async (part: StoredPart): Promise<number | undefined> => {
+      if (part.meta.begin > offset || offset >= part.meta.end) return undefined;
+      const commitFirstSeq = await this.wholeCommit(part);
+      return commitFirstSeq === undefined ? undefined : commitFirstSeq + part.meta.count - 1;
+    };
+    const firstFinal = await holding(first);
+    if (firstFinal !== undefined) lo = hi = Math.min(hi, firstFinal);
     while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
+      let mid = Math.ceil((lo + hi) / 2);
+      if (guess && hiEnd > loBegin) {
+        const at = lo + Math.floor(((offset - loBegin) / (hiEnd - loBegin)) * (hi - lo + 1));
+        mid = Math.min(hi, Math.max(lo + 1, at));
+      }
+      guess = !guess;
       const part = await this.getPart(mid);
       if (part === undefined) return 'purged';
-      if (part.meta.begin <= offset) lo = mid;
-      else hi = mid - 1;
+      if (part.meta.begin <= offset) {
+        lo = mid;
+        loBegin = part.meta.begin;
+        const finalSeq = await holding(part);
+        if (finalSeq !== undefined) lo = hi = Math.min(hi, finalSeq);
+      } else {
+        hi = mid - 1;
+        hiEnd = part.meta.begin;
+      }
     }
     const last = await this.getPart(lo);
     if (last === undefined) return 'purged';
@@ -630,12 +651,27 @@ export class JetStreamJournal implements Journal {
     const start = from - part.meta.offset;
     const available = part.data.byteLength - start;
     if (available <= 0) return undefined;
-    const length = readLength(available, maxBytes);
-    if (start + length === part.data.byteLength) {
-      this.cursor.set(from + length, part.seq + 1);
-      if (this.cursor.size > 4096) this.cursor.delete(this.cursor.keys().next().value as number);
+    const limit = readLength(Number.MAX_SAFE_INTEGER, maxBytes);
+    const pieces = [part.data.subarray(start, start + Math.min(available, limit))];
+    let end = from + (pieces[0] as Uint8Array).byteLength;
+    let seq = part.seq;
+    let whole = start + (pieces[0] as Uint8Array).byteLength === part.data.byteLength;
+    // Go on through the parts already cached: each must continue at the offset reached and
+    // belong to a whole commit (an orphan stops it: the next read finds what follows it).
+    while (whole && end - from < limit) {
+      const next = this.cache.get(seq + 1);
+      if (next === undefined || next.meta.offset !== end || !this.wholeInCache(next)) break;
+      seq += 1;
+      const take = Math.min(next.data.byteLength, limit - (end - from));
+      if (take > 0) pieces.push(next.data.subarray(0, take));
+      end += take;
+      whole = take === next.data.byteLength;
     }
-    return { offset: from, bytes: part.data.slice(start, start + length) };
+    // Where the next read begins: the next part, or this one when the read stopped inside it.
+    this.cursor.set(end, whole ? seq + 1 : seq);
+    if (this.cursor.size > 4096) this.cursor.delete(this.cursor.keys().next().value as number);
+    this.readAhead.moved(seq + 1, this.tip.seq);
+    return { offset: from, bytes: joinPieces(pieces, end - from) };
   }
 
   // ---- tailing --------------------------------------------------------------------------
@@ -689,14 +725,9 @@ export class JetStreamJournal implements Journal {
         if (!this.tailRunning) messages.stop();
         for await (const message of messages) {
           attempt = 0;
-          const meta = decodePartMeta(
-            (key) => (message.headers?.has(key) ? message.headers.get(key) : undefined),
-            message.data.byteLength,
-          );
-          if (typeof meta === 'string') continue; // reads report it with its sequence
-          if (isFinal(meta)) this.complete.add(meta.commit);
-          const part: StoredPart = { seq: message.seq, meta, data: plainBytes(message.data) };
-          this.cache.put(part);
+          const part = partOfMessage(message.seq, message.headers, message.data);
+          if (typeof part === 'string') continue; // reads report it with its sequence
+          this.remember(part);
           this.advanceTip(tipOf(part));
         }
       } catch {
@@ -789,11 +820,10 @@ export class JetStreamJournal implements Journal {
       };
       const seq = await this.publishPart(meta, data, expect);
       if (seq === undefined) return undefined;
-      this.cache.put({ seq, meta, data });
+      this.remember({ seq, meta, data });
       expect = seq;
       offset += data.byteLength;
     }
-    this.complete.add(commit);
     return { seq: expect, head: plan.end, registers: after };
   }
 

@@ -151,9 +151,10 @@ describe('JetStreamJournal on a 3-node cluster', function () {
       // Reads at any offset inside a multi-part commit return its bytes.
       const middle = await reader.read(7_777, { blocking: false });
       assert.equal(middle.offset, 7_777);
+      // (A read may go on into the following whole commits.)
       assert.deepEqual(
         middle.bytes,
-        (parts[0] as Uint8Array).subarray(7_777, 7_777 + middle.bytes.byteLength),
+        concatBytes(parts).subarray(7_777, 7_777 + middle.bytes.byteLength),
       );
       summary.acknowledgedOps += sizes.length;
     });
@@ -214,6 +215,101 @@ describe('JetStreamJournal on a 3-node cluster', function () {
       const fresh = await open('multi/orphan', location);
       assert.deepEqual(await readAll(fresh), concatBytes([first, next, later]));
       assert.deepEqual(await readAll(fresh, 120), concatBytes([next, later]).subarray(20));
+    });
+  });
+
+  describe('batched reads', function () {
+    /** Reads `journal` from `from` to `to` with blocking reads of at most `maxBytes`. */
+    async function readRange(
+      journal: JetStreamJournal,
+      from: number,
+      to: number,
+      maxBytes?: number,
+    ): Promise<Uint8Array> {
+      const pieces: Uint8Array[] = [];
+      for (let offset = from; offset < to;) {
+        const result = await journal.read(offset, { blocking: true, maxBytes });
+        assert.equal(result.offset, offset, 'a read neither skips nor goes backwards');
+        pieces.push(result.bytes);
+        offset += result.bytes.byteLength;
+      }
+      return concatBytes(pieces);
+    }
+
+    it('multi-message commits are read whole, in batches, at any read size', async function () {
+      const location = uniqueLocation('batchmulti');
+      const writer = await open('batch/multi', location, { maxPartBytes: 700 });
+      const appends = [5_000, 1, 2_100, 700, 9_999, 3].map((size, i) => bytesOf(size, 10 + i));
+      for (const data of appends) await writer.append(data);
+      const all = concatBytes(appends);
+      for (const maxBytes of [undefined, 333, 4096]) {
+        const reader = await open('batch/multi', location);
+        assert.deepEqual(await readRange(reader, 0, all.byteLength, maxBytes), all);
+        const stats = reader.readStats;
+        assert.ok(
+          stats.fetches > 0 && stats.parts > 0,
+          `no batched fetch: ${JSON.stringify(stats)}`,
+        );
+        assert.ok(stats.leaderGets < 10, `too many single gets: ${JSON.stringify(stats)}`);
+      }
+      summary.acknowledgedOps += appends.length;
+    });
+
+    it('a read across many commits is served by a few fetches, not a get per message', async function () {
+      const location = uniqueLocation('batchmany');
+      const writer = await open('batch/many', location);
+      // Concurrent appends become fewer, larger commits: await each to get one message each.
+      const appends: Uint8Array[] = [];
+      for (let i = 0; i < 300; i += 1) {
+        const data = bytesOf(20 + (i % 37), i);
+        appends.push(data);
+        await writer.append(data);
+      }
+      const all = concatBytes(appends);
+      const reader = await open('batch/many', location);
+      assert.deepEqual(await readRange(reader, 0, all.byteLength, 1024), all);
+      const stats = reader.readStats;
+      assert.ok(stats.parts >= 250, `the feed brought ${stats.parts} of 300 messages`);
+      assert.ok(stats.fetches <= 30, `${stats.fetches} fetches for 300 messages`);
+      assert.ok(stats.leaderGets <= 20, `${stats.leaderGets} single gets for 300 messages`);
+      // A read from the middle (a seek) starts over there.
+      assert.deepEqual(await readRange(reader, 4321, all.byteLength), all.subarray(4321));
+      summary.acknowledgedOps += appends.length;
+    });
+
+    it('a reader racing appends sees whole commits, in order, without gaps', async function () {
+      const location = uniqueLocation('batchrace');
+      const writer = await open('batch/race', location, { maxPartBytes: 900 });
+      const reader = await open('batch/race', location);
+      const appends: Uint8Array[] = [];
+      const ends = new Set<number>([0]);
+      let total = 0;
+      for (let i = 0; i < 60; i += 1) {
+        const data = bytesOf(i % 5 === 0 ? 2_500 + i : 50 + i, 100 + i);
+        appends.push(data);
+        ends.add((total += data.byteLength));
+      }
+      const writing = (async () => {
+        for (const data of appends) await writer.append(data);
+      })();
+      const seen: Uint8Array[] = [];
+      let offset = 0;
+      while (offset < total) {
+        try {
+          const result = await reader.read(offset, { blocking: false, maxBytes: 1500 });
+          assert.equal(result.offset, offset, 'a read neither skips nor goes backwards');
+          seen.push(result.bytes);
+          offset += result.bytes.byteLength;
+        } catch (error) {
+          if (!(error instanceof OffsetNotYetAvailableError)) throw error;
+          // Caught up with the writer: only at the end of a whole commit.
+          assert.ok(ends.has(offset), `a reader stopped at ${offset}, inside a commit`);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      }
+      await writing;
+      assert.deepEqual(concatBytes(seen), concatBytes(appends));
+      summary.acknowledgedOps += appends.length;
     });
   });
 
