@@ -72,20 +72,60 @@ async function loadIndex(
   return index;
 }
 
-/** Appends a FENCE for `fencer` to `epoch`'s index until the index reads as closed. */
+/**
+ * What to write before `record` when it is appended after `tail`, the unreadable bytes after an
+ * index's last whole record (a record a crash tore): nothing, unless our bytes would complete a
+ * record begun in `tail` (a torn commit one byte short reads whole when that byte happens to be
+ * the first of our record's magic). Then a byte that does not: a record nobody finished must
+ * stay unfinished, or the takeover would continue after a commit every reader before it dropped.
+ */
+function separatorAfter(tail: Uint8Array, record: Uint8Array): Uint8Array | undefined {
+  const candidates = [new Uint8Array(0)];
+  for (let value = 0; value < 256; value += 1) candidates.push(Uint8Array.of(value));
+  for (const separator of candidates) {
+    const bytes = Buffer.concat([tail, separator, record]);
+    const ours = tail.byteLength + separator.byteLength;
+    let completes = false;
+    for (let at = 0; at < ours && !completes; at += 1) {
+      const decoded = decodeRecord(bytes, at, 0);
+      completes = decoded.kind === 'record' && at + decoded.record.length > tail.byteLength;
+    }
+    if (!completes) return separator;
+  }
+  // Each candidate byte changes a record our bytes would complete: at most one completes it.
+  return undefined;
+}
+
+/**
+ * Appends a FENCE for `fencer` to `epoch`'s index until the index reads as closed. `parsed` is
+ * where the index's whole records end (bytes after it are torn).
+ */
 async function fence(
   storage: JournalStorage,
   dir: string,
   epoch: number,
   fencer: { epoch: number; token: string },
+  parsed: number,
 ): Promise<FragmentIndex> {
   const path = join(dir, indexFile(epoch));
+  const encoded = encodeRecord({ kind: FENCE, epoch: fencer.epoch, token: fencer.token }, 0);
   for (let attempt = 0; attempt < MAX_FENCE_ATTEMPTS; attempt += 1) {
     const handle = await storage.open(path, 'a+');
     try {
-      const encoded = encodeRecord({ kind: FENCE, epoch: fencer.epoch, token: fencer.token }, 0);
       const size = (await handle.stat()).size;
-      await writeFully(handle, [encoded], size); // O_APPEND: lands at the end whatever `size` is
+      const tail = size > parsed ? await readFully(handle, parsed, size - parsed) : Buffer.alloc(0);
+      const separator = separatorAfter(tail, encoded);
+      if (separator === undefined) {
+        throw new JournalCorruptError(
+          path,
+          parsed,
+          `the ${tail.byteLength} bytes after the last whole record read as a record whatever ` +
+            'is appended after them: the index is damaged, not torn by a crash',
+        );
+      }
+      // O_APPEND: lands at the end whatever `size` is (a record a live owner appends meanwhile
+      // is whole, and before our FENCE).
+      await writeFully(handle, separator.byteLength > 0 ? [separator, encoded] : [encoded], size);
       await handle.datasync();
     } finally {
       await handle.close();
@@ -97,6 +137,7 @@ async function fence(
     // On a file system without atomic appends (NFS), a concurrent record can clobber the FENCE:
     // then the index still reads as open, and we fence again.
     if (index.closed) return index;
+    parsed = index.parsedThrough;
   }
   throw new JournalCorruptError(
     path,
@@ -117,7 +158,9 @@ async function fencePredecessors(
   for (let epoch = claimed - 1; epoch > LEGACY_EPOCH; epoch -= 1) {
     let index = await loadIndex(storage, dir, epoch);
     if (index === undefined) continue; // pruned long ago, or a claim that crashed before its file
-    if (!index.closed) index = await fence(storage, dir, epoch, { epoch: claimed, token });
+    if (!index.closed) {
+      index = await fence(storage, dir, epoch, { epoch: claimed, token }, index.parsedThrough);
+    }
     if (index.started) {
       // Fenced: what it committed is final. Its last commit may be unfinished (data lost).
       await settleUnconfirmed(storage, join(dir, dataFile(epoch)), index, true);
