@@ -23,6 +23,8 @@ export class IdleLock {
   /** While the lock lingers (see LOCK_LINGER_MS): when it must go, and the next doorbell check. */
   private lingerUntil = 0;
   private lingerCheck: NodeJS.Timeout | undefined;
+  /** When releaseUnlessBusy last looked at the doorbell (performance.now()). */
+  private doorbellCheckedAt = -Infinity;
   /** A release started by the linger check; a batch waits for it before taking the lock again. */
   releasing: Promise<void> | undefined;
 
@@ -69,7 +71,7 @@ export class IdleLock {
     if (this.#lock?.held !== true) return;
     const state = this.state;
     try {
-      const keep = !failed && !state.closed && !(await this.lock.othersWaiting());
+      const keep = !failed && !state.closed && !(await this.doorbellRang());
       if (!keep) {
         this.stopLingering();
         if (!failed && !state.closed) await state.owned?.seal().catch(() => undefined);
@@ -82,6 +84,21 @@ export class IdleLock {
       this.stopLingering();
       await this.lock.release().catch(() => undefined);
     }
+  }
+
+  /**
+   * Whether another process waits for the lock, looked at no more often than the linger check
+   * does: a stat after every batch would be per-commit I/O at concurrency 1. With no append
+   * queued the answer can wait for the linger check (DOORBELL_CHECK_MS away), and while appends
+   * keep coming a waiter gets the lock at most DOORBELL_CHECK_MS later than it would have.
+   */
+  private async doorbellRang(): Promise<boolean> {
+    const now = performance.now();
+    if (this.state.pendingAppends() === 0 || now - this.doorbellCheckedAt < DOORBELL_CHECK_MS) {
+      return false;
+    }
+    this.doorbellCheckedAt = now;
+    return this.lock.othersWaiting();
   }
 
   /**
