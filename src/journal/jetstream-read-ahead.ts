@@ -34,8 +34,23 @@ const MAX_BATCH_MESSAGES = 4096;
 const FETCH_EXPIRES_MS = 2000;
 /** A fetch that delivers nothing for this long (past its expiry) is abandoned. */
 const FETCH_STALL_MS = FETCH_EXPIRES_MS + 3000;
-/** After a feed failed, readers use leader gets for this long before a feed is tried again. */
+/**
+ * How long readers wait for a new feed's consumer (normally created in a few ms) unless the
+ * stream's replicas are all current. The server places the (R1) consumer on one of the stream's
+ * peers, and a peer that is down (a killed stream leader stays in the peer set until it is back or
+ * removed) leaves the create request to end with the client's timeout (5 s): a fresh process
+ * recovering after a leader kill waited that long. So a feed whose stream has a replica not
+ * current is given up after this wait and its readers ask the leader; with every replica current
+ * a slow create (a loaded machine) is waited for, as it will be answered.
+ */
+export const CONSUMER_WAIT_MS = 500;
+/**
+ * After a feed failed, readers use leader gets for this long before a feed is tried again; doubled
+ * after each failure in a row (a new consumer may be placed on the same dead node), up to
+ * MAX_RETRY_FEED_AFTER_MS.
+ */
 const RETRY_FEED_AFTER_MS = 1000;
+const MAX_RETRY_FEED_AFTER_MS = 16_000;
 /** An abandoned consumer (a process that died mid-read) is removed by the server after this. */
 const CONSUMER_INACTIVE_MS = 30_000;
 
@@ -59,43 +74,6 @@ export function partOfMessage(
   return typeof meta === 'string' ? meta : { seq, meta, data: plainBytes(data) };
 }
 
-/** Parts by sequence, least recently used evicted first, bounded in bytes. */
-export class PartCache {
-  private readonly parts = new Map<number, StoredPart>();
-  private bytes = 0;
-  constructor(private readonly budget: number) {}
-  get(seq: number): StoredPart | undefined {
-    const part = this.parts.get(seq);
-    if (part !== undefined) {
-      this.parts.delete(seq);
-      this.parts.set(seq, part);
-    }
-    return part;
-  }
-  has(seq: number): boolean {
-    return this.parts.has(seq);
-  }
-  put(part: StoredPart): void {
-    if (this.parts.has(part.seq)) return;
-    this.parts.set(part.seq, part);
-    this.bytes += part.data.byteLength + 256;
-    for (const [seq, old] of this.parts) {
-      if (this.bytes <= this.budget) break;
-      this.parts.delete(seq);
-      this.bytes -= old.data.byteLength + 256;
-    }
-  }
-  /** Forgets parts below `seq` (purged). */
-  dropBelow(seq: number): void {
-    for (const [at, part] of this.parts) {
-      if (at < seq) {
-        this.parts.delete(at);
-        this.bytes -= part.data.byteLength + 256;
-      }
-    }
-  }
-}
-
 /** One ordered consumer delivering sequences `next`.. to one sequential reader. */
 interface Feed {
   readonly consumer: Promise<Consumer>;
@@ -115,6 +93,8 @@ interface Feed {
   aheadBytes: number;
   running: boolean;
   stopped: boolean;
+  /** Every replica of the stream was current when the feed started (see CONSUMER_WAIT_MS). */
+  healthy: boolean;
 }
 
 export interface ReadAheadStats {
@@ -130,6 +110,8 @@ export class ReadAhead {
   private feed: Feed | undefined;
   private arrivals: { seq: number; resolve: () => void }[] = [];
   private retryAt = 0;
+  /** Feeds that failed in a row (reset by a fetch that delivered). */
+  private failures = 0;
   /** Mean size of the messages fetched last; until known, assume full ones (1 MiB). */
   private meanBytes = 1024 * 1024;
   private closed = false;
@@ -141,6 +123,7 @@ export class ReadAhead {
     /** Receives every well-formed part delivered (the journal caches it). */
     private readonly accept: (part: StoredPart) => void,
     private readonly windowBytes = READ_AHEAD_BYTES,
+    private readonly consumerWaitMs = CONSUMER_WAIT_MS,
   ) {}
 
   /**
@@ -221,7 +204,9 @@ export class ReadAhead {
       aheadBytes: 0,
       running: false,
       stopped: false,
+      healthy: false,
     };
+    this.checkReplicas(feed);
     this.feed = feed;
     this.stats.feeds += 1;
     void this.pump(feed);
@@ -241,61 +226,16 @@ export class ReadAhead {
     if (feed.running || feed.stopped) return;
     feed.running = true;
     try {
-      const consumer = await feed.consumer;
+      const consumer = await this.created(feed);
       // Fetch when half the window is free: one request brings at least half a window.
       while (
         !feed.stopped &&
         feed.next <= feed.wanted &&
         (feed.aheadBytes <= this.windowBytes / 2 || feed.next <= feed.reach)
       ) {
-        const room = Math.max(0, this.windowBytes - feed.aheadBytes);
-        const count = Math.max(
-          1,
-          feed.reach - feed.next + 1,
-          Math.min(
-            MAX_BATCH_MESSAGES,
-            feed.wanted - feed.next + 1,
-            Math.floor(room / Math.max(1, this.meanBytes)),
-          ),
-        );
-        const asked = feed.next + count - 1;
-        this.stats.fetches += 1;
-        const messages = await consumer.fetch({ max_messages: count, expires: FETCH_EXPIRES_MS });
-        // The server ends a fetch by `expires`; if the node holding the consumer died, nothing
-        // ends it: give up on it then, and let the readers ask the leader.
-        let stalled = false;
-        const stall = (): NodeJS.Timeout =>
-          setTimeout(() => {
-            stalled = true;
-            messages.stop();
-          }, FETCH_STALL_MS);
-        let watchdog = stall();
-        let got = 0;
-        let bytes = 0;
-        for await (const message of messages) {
-          clearTimeout(watchdog);
-          watchdog = stall();
-          if (feed.stopped) break;
-          if (message.seq < feed.next) continue;
-          feed.next = message.seq + 1;
-          got += 1;
-          bytes += message.data.byteLength;
-          const part = partOfMessage(message.seq, message.headers, message.data);
-          // A malformed message is left to the reader's leader get, which reports it.
-          if (typeof part !== 'string') this.accept(part);
-          if (message.seq >= feed.readerSeq) {
-            feed.ahead.push([message.seq, message.data.byteLength]);
-            feed.aheadBytes += message.data.byteLength;
-          }
-          this.wake(message.seq);
-        }
-        clearTimeout(watchdog);
-        if (stalled) throw new Error('a fetch stalled');
-        this.stats.parts += got;
-        // Whatever this fetch did not bring is fetched by its readers from the leader.
-        this.wake(asked);
+        const got = await this.fetchBatch(feed, consumer);
         if (got === 0) break; // a lagging replica: readers go to the leader meanwhile
-        this.meanBytes = bytes / got;
+        this.failures = 0;
       }
       if (!feed.stopped && feed.next > feed.wanted) {
         // Everything wanted was delivered: release the consumer (a reader going on starts anew).
@@ -305,7 +245,11 @@ export class ReadAhead {
     } catch {
       // No consumer (an election, permissions, a lost connection): leader gets for a while. (A
       // feed stopped under its fetch fails that fetch too; that is no reason to wait.)
-      if (!feed.stopped) this.retryAt = Date.now() + RETRY_FEED_AFTER_MS;
+      if (!feed.stopped) {
+        const pause = RETRY_FEED_AFTER_MS * 2 ** Math.min(this.failures, 4);
+        this.retryAt = Date.now() + Math.min(pause, MAX_RETRY_FEED_AFTER_MS);
+        this.failures += 1;
+      }
       if (this.feed === feed) this.feed = undefined;
       this.end(feed);
     } finally {
@@ -313,6 +257,91 @@ export class ReadAhead {
       // No fetch is under way now: whoever still waits reads from the leader.
       this.wake(Number.POSITIVE_INFINITY);
     }
+  }
+
+  /** One fetch of up to a window's worth (and through `reach`): how many parts it brought. */
+  private async fetchBatch(feed: Feed, consumer: Consumer): Promise<number> {
+    const room = Math.max(0, this.windowBytes - feed.aheadBytes);
+    const count = Math.max(
+      1,
+      feed.reach - feed.next + 1,
+      Math.min(
+        MAX_BATCH_MESSAGES,
+        feed.wanted - feed.next + 1,
+        Math.floor(room / Math.max(1, this.meanBytes)),
+      ),
+    );
+    const asked = feed.next + count - 1;
+    this.stats.fetches += 1;
+    const messages = await consumer.fetch({ max_messages: count, expires: FETCH_EXPIRES_MS });
+    // The server ends a fetch by `expires`; if the node holding the consumer died, nothing
+    // ends it: give up on it then, and let the readers ask the leader.
+    let stalled = false;
+    const stall = (): NodeJS.Timeout =>
+      setTimeout(() => {
+        stalled = true;
+        messages.stop();
+      }, FETCH_STALL_MS);
+    let watchdog = stall();
+    let got = 0;
+    let bytes = 0;
+    for await (const message of messages) {
+      clearTimeout(watchdog);
+      watchdog = stall();
+      if (feed.stopped) break;
+      if (message.seq < feed.next) continue;
+      feed.next = message.seq + 1;
+      got += 1;
+      bytes += message.data.byteLength;
+      const part = partOfMessage(message.seq, message.headers, message.data);
+      // A malformed message is left to the reader's leader get, which reports it.
+      if (typeof part !== 'string') this.accept(part);
+      if (message.seq >= feed.readerSeq) {
+        feed.ahead.push([message.seq, message.data.byteLength]);
+        feed.aheadBytes += message.data.byteLength;
+      }
+      this.wake(message.seq);
+    }
+    clearTimeout(watchdog);
+    if (stalled) throw new Error('a fetch stalled');
+    this.stats.parts += got;
+    // Whatever this fetch did not bring is fetched by its readers from the leader.
+    this.wake(asked);
+    if (got > 0) this.meanBytes = bytes / got;
+    return got;
+  }
+
+  /** Sets `feed.healthy` once the stream leader tells every replica is current. */
+  private checkReplicas(feed: Feed): void {
+    this.session.jsm.streams.info(this.location.stream).then(
+      (info) => {
+        const replicas = info.cluster?.replicas ?? [];
+        feed.healthy = replicas.every((replica) => replica.current && replica.offline !== true);
+      },
+      () => undefined, // no answer: not known healthy
+    );
+  }
+
+  /**
+   * The feed's consumer; a rejection when it is not created within the consumer wait and the
+   * stream is not known healthy (see CONSUMER_WAIT_MS).
+   */
+  private created(feed: Feed): Promise<Consumer> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (!feed.healthy) reject(new Error(`no consumer within ${this.consumerWaitMs} ms`));
+      }, this.consumerWaitMs);
+      feed.consumer.then(
+        (consumer) => {
+          clearTimeout(timer);
+          resolve(consumer);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   private end(feed: Feed): void {
