@@ -151,11 +151,17 @@ export interface FnodeState {
   readonly links: ReadonlySet<string>;
   /** Runs of ops on this file, one per consecutive (author, log); only for building hints. */
   readonly segments: readonly Readonly<Segment>[];
+  /**
+   * Permission bits recorded by a chmod op (extension), or undefined: the file has the mode a
+   * create without a mode gives (then the key is absent).
+   */
+  readonly mode?: number;
 }
 
 interface MutableFnodeState {
   links: Set<string>;
   segments: Segment[];
+  mode?: number;
 }
 
 export class FSM {
@@ -169,6 +175,11 @@ export class FSM {
   readonly #properties = new Map<string, string>();
   readonly #liveNodes = new Map<Fnode, MutableFnodeState>();
   readonly #links = new Map<string, Fnode>();
+  /**
+   * Recorded directories (extension ops mkdir/rmdir) and their permission bits. Independent of
+   * the files: a directory holding files exists without being recorded (it is implied).
+   */
+  readonly #directories = new Map<string, number>();
   /** Hinted segments still to be consumed, from `#segCursor` on (a cursor keeps pops O(1)). */
   #hintedSegments: readonly Readonly<Segment>[] = [];
   #segCursor = 0;
@@ -196,6 +207,7 @@ export class FSM {
       this.#hintedSegments = segments.segments;
     }
     for (const p of hints.properties) this.#properties.set(p.path, p.content);
+    for (const d of hints.directories ?? []) this.#directories.set(d.path, d.mode);
   }
 
   static fromHints(hints: FSMHints): FSM {
@@ -222,6 +234,10 @@ export class FSM {
   }
   get links(): ReadonlyMap<string, Fnode> {
     return this.#links;
+  }
+  /** Recorded directories and their permission bits. */
+  get directories(): ReadonlyMap<string, number> {
+    return this.#directories;
   }
   /** The hinted segment the next op must belong to, if hinted segments remain. */
   get nextHintedSegment(): Readonly<Segment> | undefined {
@@ -288,6 +304,14 @@ export class FSM {
       untracked = this.#applyWrite(op, op.write.fnode);
     } else if (op.property) {
       this.#applyProperty(op, op.property.path, op.property.content);
+    } else if (op.chmod) {
+      untracked = this.#applyChmod(op, op.chmod.fnode, op.chmod.mode);
+    } else if (op.truncate) {
+      untracked = this.#applyWrite(op, op.truncate.fnode);
+    } else if (op.mkdir) {
+      this.#applyDirectory(op.mkdir.path, op.mkdir.mode);
+    } else if (op.rmdir) {
+      this.#applyDirectory(op.rmdir.path, undefined);
     }
 
     this.#nextSeqNo++;
@@ -324,7 +348,10 @@ export class FSM {
     } else if (this.#isReadingHints()) {
       return new ErrFnodeNotTracked(op.seqNo, fnode);
     }
-    this.#liveNodes.set(fnode, { links: new Set([path]), segments: extendSegments([], op) });
+    this.#liveNodes.set(fnode, {
+      links: new Set([path]),
+      segments: extendSegments([], op),
+    });
     this.#links.set(path, fnode);
     return undefined;
   }
@@ -371,6 +398,27 @@ export class FSM {
     this.#properties.set(path, content);
   }
 
+  #applyChmod(op: RecordedOp, fnode: Fnode, mode: number): ErrFnodeNotTracked | undefined {
+    const node = this.#liveNodes.get(fnode);
+    if (node === undefined) return new ErrFnodeNotTracked(op.seqNo, fnode);
+    node.mode = mode;
+    node.segments = extendSegments(node.segments, op);
+    return undefined;
+  }
+
+  /**
+   * mkdir (`mode`) or rmdir (undefined). Both are idempotent (an mkdir of a recorded directory
+   * sets its mode, an rmdir of an unknown one does nothing), so that replaying ops the hints
+   * already reflect changes nothing. For the same reason as properties, they are not applied
+   * while reading inside hinted segments: the hints' directories are newer than any op there.
+   * Directory ops belong to no file, so hinted playback does not read them otherwise.
+   */
+  #applyDirectory(path: string, mode: number | undefined): void {
+    if (this.#isReadingHints()) return;
+    if (mode === undefined) this.#directories.delete(path);
+    else this.#directories.set(path, mode);
+  }
+
   /** True while ops come from hinted segments (older than the hints), not from after them. */
   #isReadingHints(): boolean {
     return (
@@ -385,7 +433,7 @@ export class FSM {
    */
   buildHints(log: string): FSMHints {
     const fnodes = [...this.#liveNodes.keys()].sort((a, b) => a - b);
-    return {
+    const hints: FSMHints = {
       log,
       liveNodes: fnodes.map((fnode) => ({
         fnode,
@@ -397,6 +445,12 @@ export class FSM {
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([path, content]) => ({ path, content })),
     };
+    if (this.#directories.size > 0) {
+      hints.directories = [...this.#directories]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([path, mode]) => ({ path, mode }));
+    }
+    return hints;
   }
 
   /** An independent deep copy (a Recorder snapshots its FSM before speculative changes). */
@@ -421,11 +475,14 @@ export class FSM {
     this.#fnodeCursor = from.#fnodeCursor;
     for (const [k, v] of from.#properties) this.#properties.set(k, v);
     for (const [k, v] of from.#links) this.#links.set(k, v);
+    for (const [k, v] of from.#directories) this.#directories.set(k, v);
     for (const [fnode, node] of from.#liveNodes) {
-      this.#liveNodes.set(fnode, {
+      const copy: MutableFnodeState = {
         links: new Set(node.links),
         segments: node.segments.map((s) => ({ ...s })),
-      });
+      };
+      if (node.mode !== undefined) copy.mode = node.mode;
+      this.#liveNodes.set(fnode, copy);
     }
   }
 }

@@ -15,7 +15,14 @@ import {
 } from './segment.js';
 import { decodeFSMHints, encodeFSMHints } from './wire/codec.js';
 import { MalformedStringError } from './wire/errors.js';
-import type { Fnode, FnodeSegments, FSMHints, Property, Segment } from './wire/types.js';
+import type {
+  DirectoryOp,
+  Fnode,
+  FnodeSegments,
+  FSMHints,
+  Property,
+  Segment,
+} from './wire/types.js';
 
 /** Hints are structurally valid but describe an impossible or inconsistent history. */
 export class HintsValidationError extends RecoveryLogError {
@@ -139,8 +146,11 @@ const HEX = '0123456789abcdef';
 /**
  * A JSON string literal exactly as Go's json.Marshal writes it: HTML-sensitive `<`, `>`, `&` and
  * the JS-hostile U+2028/U+2029 as \u escapes, short escapes for \b \f \n \r \t, other control
- * characters as \u00xx, everything else raw. A lone surrogate has no UTF-8 form, so it is
- * refused rather than silently replaced.
+ * characters as \u00xx, everything else raw. A byte of a path or property that is not UTF-8
+ * (held as U+DC80..U+DCFF, see wire/byte-string.ts) is written as its escape \udc80..\udcff,
+ * which our reader (JSON.parse) turns back into the same byte string; Go's would read U+FFFD (Go
+ * itself writes U+FFFD for such bytes, losing them). Any other lone surrogate has no UTF-8 form,
+ * so it is refused rather than silently replaced.
  */
 function goJSONString(s: string, field: string): string {
   let out = '"';
@@ -152,6 +162,11 @@ function goJSONString(s: string, field: string): string {
         if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
           out += s[i]! + s[i + 1]!;
           i++;
+          continue;
+        }
+        if (c >= 0xdc80 && c <= 0xdcff) {
+          // A byte that is not UTF-8 (byte-string.ts) as its escape: JSON.parse gives it back.
+          out += `\\u${c.toString(16)}`;
           continue;
         }
         throw new MalformedStringError(field, `lone UTF-16 surrogate at index ${i}`);
@@ -244,11 +259,25 @@ export function hintsToJSON(h: FSMHints): string {
       .string('content', p.content, true, `FSMHints.properties[${i}].content`)
       .toString(),
   );
-  return new JSONObjectWriter()
+  const json = new JSONObjectWriter()
     .string('log', h.log, true, 'FSMHints.log')
     .array('live_nodes', nodes)
-    .array('properties', props)
-    .toString();
+    .array('properties', props);
+  // Our extension, after Gazette's keys (its decoder ignores unknown keys); only when there are
+  // recorded directories, so that other hints stay exactly what Go writes.
+  const directories = h.directories ?? [];
+  if (directories.length > 0) {
+    json.array(
+      'directories',
+      directories.map((d, i) =>
+        new JSONObjectWriter()
+          .string('path', d.path, true, `FSMHints.directories[${i}].path`)
+          .number('mode', d.mode, true)
+          .toString(),
+      ),
+    );
+  }
+  return json.toString();
 }
 
 type JSONValue = null | boolean | number | string | JSONValue[] | { [key: string]: JSONValue };
@@ -401,6 +430,15 @@ function decodeProperty(v: JSONValue, where: string): Property {
   return p;
 }
 
+function decodeDirectory(v: JSONValue, where: string): DirectoryOp {
+  const d: DirectoryOp = { path: '', mode: 0 };
+  decodeFields(v, where, ['path', 'mode'], (field, value, path) => {
+    if (field === 'path') d.path = decodeString(value, path, d.path);
+    else d.mode = decodeUint32(value, path, d.mode);
+  });
+  return d;
+}
+
 /**
  * Parses hints JSON as Go's decoder would: keys match case-insensitively, unknown keys are
  * ignored, missing fields and `null` are zero values (so `null` arrays become `[]`). Wrong types
@@ -419,11 +457,15 @@ export function hintsFromJSON(text: string): FSMHints {
   if (root !== null && (typeof root !== 'object' || Array.isArray(root))) {
     throw typeError('(top level)', 'an object', root);
   }
-  decodeFields(root, '', ['log', 'live_nodes', 'properties'], (field, value, path) => {
+  let directories: DirectoryOp[] = [];
+  const fields = ['log', 'live_nodes', 'properties', 'directories'];
+  decodeFields(root, '', fields, (field, value, path) => {
     if (field === 'log') h.log = decodeString(value, path, h.log);
     else if (field === 'live_nodes') h.liveNodes = decodeArray(value, path, decodeFnodeSegments);
-    else h.properties = decodeArray(value, path, decodeProperty);
+    else if (field === 'properties') h.properties = decodeArray(value, path, decodeProperty);
+    else directories = decodeArray(value, path, decodeDirectory);
   });
+  if (directories.length > 0) h.directories = directories;
   return h;
 }
 

@@ -12,7 +12,9 @@ export { RecoveryLogError } from './errors.js';
 // Wire format: shapes, codecs, framing, checksums.
 export type {
   Author,
+  ChmodOp,
   CreateOp,
+  DirectoryOp,
   Fnode,
   FnodeSegments,
   FSMHints,
@@ -21,9 +23,18 @@ export type {
   Property,
   RecordedOp,
   Segment,
+  TruncateOp,
   WriteOp,
 } from './wire/types.js';
 export { opKind } from './wire/types.js';
+// Names and properties that are not UTF-8, as Gazette logs may hold them (byte strings).
+export {
+  decodeByteString,
+  displayByteString,
+  encodeByteString,
+  hasEscapedBytes,
+  toFsPath,
+} from './wire/byte-string.js';
 export {
   decodeFSMHints,
   decodeRecordedOp,
@@ -159,6 +170,7 @@ export {
   DEFAULT_PROPERTY_PATHS,
   Recorder,
   type OpenFileFlags,
+  type RecordWriteOptions,
   type RecorderOptions,
   type WaitOptions,
 } from './recorder.js';

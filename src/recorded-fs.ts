@@ -3,15 +3,14 @@
  * Volume's `promises`), recording every mutation under the Recorder's directory.
  *
  * The whole fs/promises surface is here, with Node's signatures, options and return types:
- * - recorded: open (for writing), writeFile, appendFile, rename, link, unlink, rm, truncate (to
- *   0), copyFile, cp, and writes through handles (write, writev, writeFile, appendFile,
- *   createWriteStream, truncate(0));
+ * - recorded: open (for writing), writeFile, appendFile, rename (files and directories), link,
+ *   unlink, rm (-r too), truncate, copyFile, cp, chmod, lchmod, mkdir, mkdtemp, rmdir, and through
+ *   handles write, writev, writeFile, appendFile, createWriteStream, truncate, chmod; modes given
+ *   to creates are recorded (extension ops for modes, truncation and directories);
  * - passed through (they change nothing a recovery log holds): access, stat, lstat, readdir,
- *   readFile, readlink, realpath, opendir, statfs, watch, open (read-only); mkdir, mkdtemp and
- *   rmdir of directories holding no recorded file (directories are implied by the files in them);
+ *   readFile, readlink, realpath, opendir, statfs, watch, open (read-only);
  * - refused with NotSupportedError before anything is touched, where the log cannot express the
- *   call: permissions (chmod, modes other than the default), ownership, times, symbolic links,
- *   truncation to a length other than 0, renaming or removing a directory holding recorded files.
+ *   call: ownership, times, symbolic links.
  *
  * Methods are bound to the instance (destructuring, proxies and Object.create(rfs) work), and
  * `asNodeFs()` gives the callback-style `fs` object some libraries take. Order of every mutating
@@ -30,6 +29,7 @@ import { copyFile, cp, type CpOptions } from './recorded-fs/copy.js';
 import { FsCore } from './recorded-fs/core.js';
 import { accessMode, parseMode, type OpenFlags } from './recorded-fs/flags.js';
 import { RecordedFileHandle } from './recorded-fs/handle.js';
+import * as metadata from './recorded-fs/metadata.js';
 import * as namespace from './recorded-fs/namespace.js';
 import { createNodeFs, type RecordedNodeFs } from './recorded-fs/node-fs.js';
 import { checkAborted, notSupported } from './recorded-fs/node-errors.js';
@@ -67,7 +67,7 @@ export type FileData =
 export interface WriteFileOptions {
   encoding?: BufferEncoding | null;
   flag?: OpenFlags;
-  /** Accepted only when it gives the default permissions (a recovery log records none yet). */
+  /** Permission bits of a created file (recorded). */
   mode?: number | string;
   signal?: AbortSignal;
   flush?: boolean;
@@ -217,7 +217,7 @@ export class RecordedFs {
     }
   }
 
-  /** Renames a file, or a directory holding no recorded file (see namespace.rename). */
+  /** Renames a file or a directory (see namespace.rename). */
   rename(oldPath: PathLike, newPath: PathLike): Promise<void> {
     return namespace.rename(coreOf(this), oldPath, newPath);
   }
@@ -232,12 +232,12 @@ export class RecordedFs {
     return namespace.unlink(coreOf(this), path);
   }
 
-  /** Removes a file, or (recursive) a directory holding no recorded file. */
+  /** Removes a file, or (recursive) a directory and everything in it. */
   rm(path: PathLike, options?: namespace.RmOptions): Promise<void> {
     return namespace.rm(coreOf(this), path, options);
   }
 
-  /** Removes an empty directory: nothing is recorded. */
+  /** Removes an empty directory (recorded if it was). */
   rmdir(
     path: PathLike,
     options?: { recursive?: boolean; maxRetries?: number; retryDelay?: number },
@@ -245,7 +245,7 @@ export class RecordedFs {
     return namespace.rmdir(coreOf(this), path, options);
   }
 
-  /** Creates a directory (not recorded: directories are implied by the files in them). */
+  /** Creates a directory (recorded with its mode; with `recursive`, each one it made). */
   mkdir(
     path: PathLike,
     options: { recursive: true; mode?: number | string },
@@ -262,27 +262,20 @@ export class RecordedFs {
     path: PathLike,
     options?: { recursive?: boolean; mode?: number | string } | number | string | null,
   ): Promise<string | undefined> {
-    return namespace.mkdir(coreOf(this), path, options);
+    return metadata.mkdir(coreOf(this), path, options);
   }
 
-  /** Creates a unique directory under the recorded directory (not recorded, as mkdir). */
+  /** Creates a unique directory under the recorded directory (recorded, with its mode 0700). */
   async mkdtemp(
     prefix: string,
     options?: BufferEncoding | { encoding?: BufferEncoding | null } | null,
   ): Promise<string> {
-    const core = coreOf(this);
-    // The directory made is the prefix and six characters (after a trailing '/' too).
-    core.path(typeof prefix === 'string' ? `${prefix}XXXXXX` : prefix, 'prefix');
-    core.assertUsable();
-    return (passThrough(core.base, 'mkdtemp') as (p: string, o: unknown) => Promise<string>)(
-      prefix,
-      options,
-    );
+    return metadata.mkdtemp(coreOf(this), prefix, options);
   }
 
-  /** Truncates a file to 0 (recorded as a new, empty file); other lengths are refused. */
+  /** Truncates or zero-extends a file to `len` bytes (recorded; see FsCore.truncateFnode). */
   truncate(path: PathLike, len?: number): Promise<void> {
-    return namespace.truncate(coreOf(this), path, len);
+    return metadata.truncate(coreOf(this), path, len);
   }
 
   /** Copies a file: records a new file with the copied bytes (COPYFILE_EXCL honoured). */
@@ -298,11 +291,13 @@ export class RecordedFs {
   symlink(..._args: unknown[]): Promise<never> {
     return notSupported('symlink', 'a recovery log records regular files and hard links only');
   }
-  chmod(..._args: unknown[]): Promise<never> {
-    return notSupported('chmod', 'file modes are not recorded yet');
+  /** Changes the permission bits of a file or directory (recorded). */
+  chmod(path: PathLike, mode: number | string): Promise<void> {
+    return metadata.chmod(coreOf(this), path, mode);
   }
-  lchmod(..._args: unknown[]): Promise<never> {
-    return notSupported('lchmod', 'file modes are not recorded yet');
+  /** As chmod (no symbolic link is ever recorded); only where the base has lchmod (macOS). */
+  lchmod(path: PathLike, mode: number | string): Promise<void> {
+    return metadata.chmod(coreOf(this), path, mode, 'lchmod');
   }
   chown(..._args: unknown[]): Promise<never> {
     return notSupported('chown', 'file ownership is not recorded');

@@ -34,6 +34,8 @@ import {
   UnknownPathError,
   WriteHeadRegressionError,
 } from './recorder-errors.js';
+import { propertyUnder, removeTreeOps, renameTreeOps, type OpBody } from './recorder-tree.js';
+import { COMBINE_PAYS_FROM, crc32cCombine, noteCrc32c } from './crc32c.js';
 import { crc32c } from './wire/checksum.js';
 import { encodeRecordedOp } from './wire/codec.js';
 import { FRAME_HEADER_LENGTH, FRAME_MAGIC } from './wire/framing.js';
@@ -87,8 +89,18 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-/** The op-specific part of a RecordedOp; the Recorder stamps the rest. */
-type OpBody = Pick<RecordedOp, 'create' | 'link' | 'unlink' | 'write' | 'property'>;
+/** Options of Recorder.recordWriteAt. */
+export interface RecordWriteOptions {
+  /**
+   * The caller hands `data` over: the Recorder appends that buffer itself instead of a copy, and
+   * its checksum is computed once (the journal combines it rather than reading the bytes again).
+   * Ownership rule: the caller must not modify `data` until a barrier issued after this call
+   * resolves. Bytes changed before that are a corrupt journal (a checksum mismatch when read),
+   * never a silent change.
+   */
+  readonly handOver?: boolean;
+}
+
 /** An op and, for a Write, its data (which follows the op's frame). */
 interface OpPart {
   body: OpBody;
@@ -243,7 +255,10 @@ export class Recorder {
 
   /**
    * Records an open of `path` for writing. A truncating open of a known file records a new
-   * file identity (unlink + create); an open of a known file without truncation records nothing.
+   * file identity (unlink + create, as Gazette does, and a chmod carrying over a recorded mode,
+   * as O_TRUNC keeps the file's mode; other hard links keep the old identity: to truncate a
+   * file shared by hard links, record a truncation); an open of a known file without truncation
+   * records nothing.
    */
   recordOpenFile(path: string, flags: OpenFileFlags): Fnode {
     return this.#guard(() => {
@@ -258,15 +273,27 @@ export class Recorder {
       }
       if (existing !== undefined && flags.truncate !== true) return existing;
       const ops: OpBody[] = [];
+      const mode = existing === undefined ? undefined : this.#fsm.liveNodes.get(existing)!.mode;
       if (existing !== undefined) ops.push({ unlink: { fnode: existing, path: rel } });
+      // A file's identity is its create's SeqNo (a Recorder's SeqNos run on without jumps).
+      const fnode: Fnode = this.#fsm.nextSeqNo + ops.length;
       ops.push({ create: { path: rel } });
+      if (mode !== undefined) ops.push({ chmod: { fnode, mode } });
       this.#sequence(ops);
-      return this.#fsm.links.get(rel)!;
+      return fnode;
     });
   }
 
-  /** Records `data` written at `offset` of `fnode` (zero-length writes too). */
-  recordWriteAt(fnode: Fnode, data: Uint8Array, offset: number): void {
+  /**
+   * Records `data` written at `offset` of `fnode` (zero-length writes too). `data` is copied
+   * unless `options.handOver` is set (see RecordWriteOptions).
+   */
+  recordWriteAt(
+    fnode: Fnode,
+    data: Uint8Array,
+    offset: number,
+    options?: RecordWriteOptions,
+  ): void {
     this.#guard(() => {
       if (!this.#fsm.liveNodes.has(fnode)) throw new UnknownFnodeError(fnode, this.#journal.name);
       if (!Number.isSafeInteger(offset) || offset < 0) {
@@ -277,7 +304,21 @@ export class Recorder {
       }
       const write = { fnode, offset, length: data.length, payloadCrc32c: 0 };
       if (data.length > 0) write.payloadCrc32c = crc32c(data);
-      this.#sequence([{ write }], data);
+      if (options?.handOver === true && data.length > 0) {
+        // The caller's buffer itself travels, right after the frame; its checksum is computed
+        // once here and combined by the journal.
+        noteCrc32c(data, write.payloadCrc32c);
+        this.#enqueue([frameOps([this.#stamp({ write })], undefined), data], this.#recordOptions);
+      } else if (data.length >= COMBINE_PAYS_FROM) {
+        // Copied (the caller may reuse `data`), yet checksummed once: the journal combines the
+        // CRC noted for the framed copy instead of reading the payload again.
+        const framed = frameOps([this.#stamp({ write })], data);
+        const head = crc32c(framed.subarray(0, framed.length - data.length));
+        noteCrc32c(framed, crc32cCombine(head, write.payloadCrc32c, data.length));
+        this.#enqueue(framed, this.#recordOptions);
+      } else {
+        this.#sequence([{ write }], data);
+      }
     });
   }
 
@@ -365,6 +406,8 @@ export class Recorder {
         { body: { unlink: { fnode, path: first } } },
         { body: { create: { path: first } } },
       ];
+      if (node.mode !== undefined)
+        parts.push({ body: { chmod: { fnode: fresh, mode: node.mode } } });
       for (const path of others) {
         parts.push(
           { body: { unlink: { fnode, path } } },
@@ -383,6 +426,92 @@ export class Recorder {
       }
       this.#sequenceParts(parts);
       return fresh;
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Metadata and directories: extension ops (Gazette's FSM sees them as no-ops; see
+  // proto/recorded_op.proto and recorder-tree.ts).
+
+  /**
+   * Records that the file `fnode` now has the permission bits of `mode` (`mode & 0o7777`: a
+   * st_mode may be passed as is).
+   */
+  recordChmod(fnode: Fnode, mode: number): void {
+    this.#guard(() => {
+      if (!this.#fsm.liveNodes.has(fnode)) {
+        throw new UnknownFnodeError(fnode, this.#journal.name, 'a chmod of');
+      }
+      this.#sequence([{ chmod: { fnode, mode: permissionBits(mode) } }]);
+    });
+  }
+
+  /** Records that the file `fnode` was cut or zero-extended to `length` bytes. */
+  recordTruncate(fnode: Fnode, length: number): void {
+    this.#guard(() => {
+      if (!this.#fsm.liveNodes.has(fnode)) {
+        throw new UnknownFnodeError(fnode, this.#journal.name, 'a truncation of');
+      }
+      if (!Number.isSafeInteger(length) || length < 0) {
+        throw new InvalidWriteError(`truncation length ${length} is not a non-negative integer`);
+      }
+      this.#sequence([{ truncate: { fnode, length } }]);
+    });
+  }
+
+  /**
+   * Records that the directory at `path` exists with the permission bits of `mode`: made by
+   * mkdir, or its mode changed (chmod). Directories holding files need not be recorded.
+   */
+  recordMkdir(path: string, mode: number): void {
+    this.#guard(() => {
+      const rel = this.relativePath(path);
+      if (this.#fsm.links.has(rel) || this.#isProperty(rel)) {
+        throw new PathExistsError(rel, 'a directory', this.#journal.name);
+      }
+      this.#sequence([{ mkdir: { path: rel, mode: permissionBits(mode) } }]);
+    });
+  }
+
+  /** Records the removal of the (empty) directory at `path`; nothing if it is not recorded. */
+  recordRmdir(path: string): void {
+    this.#guard(() => {
+      const rel = this.relativePath(path);
+      if (this.#fsm.directories.has(rel)) this.#sequence([{ rmdir: { path: rel, mode: 0 } }]);
+    });
+  }
+
+  /**
+   * Records the recursive removal of the directory at `path`: every file link and recorded
+   * directory under it, in one append. A property under it cannot be removed
+   * (PropertyPathMisuseError).
+   */
+  recordRemoveTree(path: string): void {
+    this.#guard(() => {
+      const rel = this.relativePath(path);
+      const property = propertyUnder(this.#fsm, rel);
+      if (property !== undefined) throw new PropertyPathMisuseError(property, 'remove');
+      const ops = removeTreeOps(this.#fsm, rel);
+      if (ops.length > 0) this.#sequence(ops);
+    });
+  }
+
+  /**
+   * Records the rename of the directory `src` (permission bits `mode`) onto `target` (missing, or
+   * an empty directory it replaced), in one append: the directory and everything recorded under
+   * it move; files keep their identities. A property under it cannot move.
+   */
+  recordRenameTree(src: string, target: string, mode: number): void {
+    this.#guard(() => {
+      const from = this.relativePath(src);
+      const to = this.relativePath(target);
+      if (from === to) return;
+      const property = propertyUnder(this.#fsm, from);
+      if (property !== undefined) throw new PropertyPathMisuseError(property, 'rename');
+      if (this.#fsm.links.has(to) || this.#isProperty(to)) {
+        throw new PathExistsError(to, 'a directory rename onto', this.#journal.name);
+      }
+      this.#sequence(renameTreeOps(this.#fsm, from, to, permissionBits(mode)));
     });
   }
 
@@ -493,10 +622,12 @@ export class Recorder {
    * append with ops before them, and a barrier flushes the queue first (see #trackAppend), so
    * call order and what each append checks are exactly as if every call had appended on its own.
    */
-  #enqueue(frames: Uint8Array, options: AppendOptions): void {
+  #enqueue(frames: Uint8Array | readonly Uint8Array[], options: AppendOptions): void {
     if (this.#queued.length > 0 && this.#queuedOptions !== options) this.#flush();
-    this.#queued.push(frames);
-    this.#queuedBytes += frames.byteLength;
+    for (const part of frames instanceof Uint8Array ? [frames] : frames) {
+      this.#queued.push(part);
+      this.#queuedBytes += part.byteLength;
+    }
     this.#queuedOptions = options;
     if (this.#flushDelayMs <= 0) {
       if (this.#flushScheduled) return;
@@ -670,6 +801,14 @@ function checkFsmContinuesJournal(fsm: FSM, log: string, head: number): void {
   }
 }
 
+/** The permission bits of a mode or st_mode (setuid, setgid, sticky and rwx for all). */
+function permissionBits(mode: number): number {
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0xffffffff) {
+    throw new InvalidWriteError(`mode ${mode} is not an unsigned 32-bit integer`);
+  }
+  return mode & 0o7777;
+}
+
 function isCleanAbsoluteDir(dir: string): boolean {
   if (typeof dir !== 'string' || !posix.isAbsolute(dir)) return false;
   return dir === '/' || (posix.normalize(dir) === dir && !dir.endsWith('/'));
@@ -732,7 +871,7 @@ function frameParts(
 }
 
 function describeOp(op: RecordedOp): string {
-  const { seqNo, create, link, unlink, write, property } = op;
+  const { seqNo, create, link, unlink, write, property, chmod, truncate, mkdir, rmdir } = op;
   const body = create
     ? `create ${JSON.stringify(create.path)}`
     : link
@@ -743,6 +882,14 @@ function describeOp(op: RecordedOp): string {
           ? `write fnode ${write.fnode} [${write.offset}, +${write.length})`
           : property
             ? `property ${JSON.stringify(property.path)}`
-            : 'no-op';
+            : chmod
+              ? `chmod fnode ${chmod.fnode} 0o${chmod.mode.toString(8)}`
+              : truncate
+                ? `truncate fnode ${truncate.fnode} to ${truncate.length}`
+                : mkdir
+                  ? `mkdir ${JSON.stringify(mkdir.path)}`
+                  : rmdir
+                    ? `rmdir ${JSON.stringify(rmdir.path)}`
+                    : 'no-op';
   return `SeqNo ${seqNo} (${body})`;
 }

@@ -15,7 +15,8 @@ export type Comparison = '>=' | '<=';
 /** An aim, not an assertion: the bench reports whether it is met and never fails on it. */
 export interface Target {
   /** Which figure the threshold applies to. */
-  on: 'value' | 'ratio';
+  /** `max`: the largest run's value, for a bound every run must keep (not just the median). */
+  on: 'value' | 'ratio' | 'max';
   op: Comparison;
   threshold: number;
 }
@@ -86,8 +87,11 @@ export interface BenchReport {
 }
 
 /** The figure a target applies to (null when the result has no ratio). */
-export function targetedFigure(r: Pick<BenchResult, 'value' | 'ratio'>, t: Target): number | null {
-  return t.on === 'value' ? r.value : r.ratio;
+export function targetedFigure(
+  r: Pick<BenchResult, 'value' | 'ratio' | 'max'>,
+  t: Target,
+): number | null {
+  return t.on === 'value' ? r.value : t.on === 'max' ? r.max : r.ratio;
 }
 
 /** Whether `x` meets `t`. */
@@ -100,7 +104,7 @@ export function meets(t: Target, x: number): boolean {
  * is missing (a ratio that could not be computed does not count as met).
  */
 export function meetsTargets(
-  r: Pick<BenchResult, 'value' | 'ratio' | 'targets'>,
+  r: Pick<BenchResult, 'value' | 'ratio' | 'max' | 'targets'>,
 ): boolean | undefined {
   if (!r.targets || r.targets.length === 0) return undefined;
   return r.targets.every((t) => {

@@ -252,6 +252,10 @@ export const peerClassicLevel: Scenario = {
             unit: 'ops/s',
             params: { ours: 'FileJournal', recordBytes: 116, ops: n, sync: 'each', concurrency },
             baselineLabel: 'classic-level put with sync:true, awaited, per writer',
+            // Issue 11: one writer waiting for every op must be at least as fast as LevelDB.
+            ...(concurrency === 1
+              ? { targets: [{ on: 'ratio', op: '>=', threshold: 1.0 }] as const }
+              : {}),
           },
           m,
         ),

@@ -56,6 +56,7 @@ export function resolverFor(journals: readonly Journal[]): JournalResolver {
 
 const discardedHandle: TargetFileHandle = {
   write: async (_buffer, _offset, length) => ({ bytesWritten: length }),
+  truncate: async () => undefined,
   close: async () => undefined,
 };
 
@@ -71,6 +72,7 @@ export const discardingTargetFs: TargetFs = {
   unlink: async () => undefined,
   rmdir: async () => undefined,
   writeFile: async () => undefined,
+  chmod: async () => undefined,
 };
 
 export interface HintsAtHeadOptions {

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { RecoveryLogError } from '../errors.js';
+import { displayByteString } from '../wire/byte-string.js';
 import { decodeRecordedOp } from '../wire/codec.js';
 import { UnexpectedEOFError } from '../wire/errors.js';
 import { FrameDecoder } from '../wire/framing.js';
@@ -63,6 +64,17 @@ function toJson(item: InspectedItem): Record<string, string | number> {
   } else if (item.op === 'property' && op.property) {
     line.path = op.property.path;
     line.content = op.property.content;
+  } else if (item.op === 'chmod' && op.chmod) {
+    line.fnode = op.chmod.fnode;
+    line.mode = op.chmod.mode;
+  } else if (item.op === 'truncate' && op.truncate) {
+    line.fnode = op.truncate.fnode;
+    line.length = op.truncate.length;
+  } else if (item.op === 'mkdir' && op.mkdir) {
+    line.path = op.mkdir.path;
+    line.mode = op.mkdir.mode;
+  } else if (item.op === 'rmdir' && op.rmdir) {
+    line.path = op.rmdir.path;
   }
   return line;
 }
@@ -80,11 +92,13 @@ function toHuman(item: InspectedItem): string {
     `checksum=${hex32(Number(json.checksum))}`,
     `author=${json.author}`,
   ];
-  for (const key of ['fnode', 'path', 'write_offset', 'length', 'payload_crc32c', 'content']) {
+  const keys = ['fnode', 'path', 'write_offset', 'length', 'payload_crc32c', 'mode', 'content'];
+  for (const key of keys) {
     const value = json[key];
     if (value === undefined) continue;
     if (key === 'payload_crc32c') parts.push(`${key}=${hex32(Number(value))}`);
-    else parts.push(`${key}=${typeof value === 'string' ? JSON.stringify(value) : value}`);
+    else if (key === 'mode') parts.push(`mode=0o${Number(value).toString(8).padStart(3, '0')}`);
+    else parts.push(`${key}=${typeof value === 'string' ? displayByteString(value) : value}`);
   }
   return parts.join(' ');
 }
@@ -163,7 +177,7 @@ export async function* inspectItems(
 
 function decodeOpAt(payload: Uint8Array, offset: number): RecordedOp {
   try {
-    return decodeRecordedOp(payload);
+    return decodeRecordedOp(payload, { byteStrings: true });
   } catch (err) {
     throw new UnreadableLogError(offset, err);
   }
@@ -203,9 +217,12 @@ export const inspectVerb: Verb = {
     'Options:',
     '  --raw FILE   the byte stream to read ("-" reads standard input)',
     '  --json       one JSON object per line, with keys offset, end (exclusive, including a',
-    '               Write payload), op (create|link|unlink|write|property|noop|garbage), seq_no,',
-    '               checksum, author, and where they apply path, fnode, write_offset, length,',
-    '               payload_crc32c, content',
+    '               Write payload), op (create|link|unlink|write|property|chmod|truncate|',
+    '               mkdir|rmdir|noop|garbage), seq_no, checksum, author, and where they apply',
+    '               path, fnode, write_offset, length, payload_crc32c, mode, content',
+    '',
+    'Paths and contents that are not UTF-8 (Gazette writers may put any bytes there) show',
+    'each such byte as \\xNN in the text form and as \\udcNN in --json.',
     '',
     'Exit status: 0 when the whole stream was read; 1 when it is truncated or holds an',
     'undecodable op (everything before it is printed, the error names the offset); 2 on a',

@@ -41,7 +41,8 @@ import {
   parseJournalUrl,
   pickStoredHints,
 } from './journal-url.js';
-import { quietContext, throwIfInterrupted } from './signals.js';
+import { interruptedBy, quietContext, throwIfInterrupted } from './signals.js';
+import { followAfterPlay } from './play-follow.js';
 
 /** Two --log directories hold journals with the same name. */
 export class DuplicateJournalError extends RecoveryLogError {
@@ -365,6 +366,8 @@ const FLAGS = {
   handoff: { type: 'string' },
   force: { type: 'boolean' },
   'if-not-exists': { type: 'boolean' },
+  follow: { type: 'boolean' },
+  'until-handoff': { type: 'boolean' },
 } as const;
 
 const MAX_WARNINGS_SHOWN = 20;
@@ -376,6 +379,7 @@ export const playVerb: Verb = {
     '       recoverylog play --journal nats://HOST:PORT/NAME [--journal URL2 ...] [--log DIR ...]',
     '                        [--hints FILE|kv://HOST:PORT/[BUCKET/]STORE] --dir OUT',
     '                        [--lenient] [--handoff AUTHOR] [--force] [--if-not-exists]',
+    '                        [--follow [--until-handoff]]',
     '',
     'Rebuilds the recorded directory into OUT, which must not exist or be empty (unless',
     '--force). The tree is built in a hidden partial directory next to OUT and moved to OUT',
@@ -405,6 +409,14 @@ export const playVerb: Verb = {
     '  --if-not-exists   for start-up scripts: if OUT already holds a restored tree (a',
     '                    non-empty directory, without the staging directory .fnodes of a',
     '                    killed in-place playback), do nothing and exit 0',
+    '  --follow          hot standby: after the playback above, keep applying new ops of the',
+    "                    hints' log in place as they are appended, until SIGINT/SIGTERM (exit",
+    '                    130/143, OUT consistent as of the last applied op). While following,',
+    '                    OUT holds the staging directory .fnodes (hard links of the live files);',
+    '                    it is removed on a clean stop, and a follower killed mid-op leaves it,',
+    '                    marking OUT as unfinished: rebuild it with --force. Hand-offs (another',
+    '                    writer took the log over) are reported on stderr and followed',
+    '  --until-handoff   with --follow: stop (exit 0) after the first hand-off no-op',
     '',
     'Exit status: 0 recovered (or, with --if-not-exists, already there); 1 on failure (the',
     'message names the log and offset, or the file); 2 on a usage error; 130/143 when',
@@ -421,6 +433,17 @@ export const playVerb: Verb = {
     if (flags.hints !== undefined && isHintsUrl(flags.hints)) parseHintsUrl(flags.hints);
     const dir = required(flags.dir, '--dir OUT');
     const handoff = flags.handoff === undefined ? undefined : parseAuthor(flags.handoff);
+    if (flags.follow && handoff !== undefined) {
+      throw new UsageError('--follow and --handoff exclude each other: a standby only reads');
+    }
+    if (flags.follow && flags['if-not-exists']) {
+      throw new UsageError(
+        '--follow cannot resume a restored tree (--if-not-exists); it replays into --dir',
+      );
+    }
+    if (flags['until-handoff'] && !flags.follow) {
+      throw new UsageError('--until-handoff needs --follow');
+    }
     const target = await resolveTarget(dir);
     if (target === parse(target).root) {
       throw new UsageError(`--dir ${dir} is a file-system root; choose a directory below it`);
@@ -491,7 +514,13 @@ export const playVerb: Verb = {
         process.stderr.write(`(${warnings - MAX_WARNINGS_SHOWN} more warnings not shown)\n`);
       }
       process.stdout.write(`${playSummary({ ...result, dir: target }, journalBytes, handoff)}\n`);
-      return 0;
+      if (!flags.follow) return 0;
+      const followed = await followAfterPlay(journals, result, target, {
+        signal,
+        lenient: flags.lenient,
+        untilHandoff: flags['until-handoff'],
+      });
+      return followed === 'handoff' ? 0 : (interruptedBy(signal)?.exitCode ?? 130);
     } finally {
       if (staging !== undefined && !installed) await removePartial(staging);
       await Promise.all(journals.map((j) => j.close()));

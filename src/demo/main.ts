@@ -15,12 +15,12 @@ import { newRandomAuthor } from '../fsm.js';
 import { HintsStore } from '../hints-store.js';
 import { FileJournal } from '../journal/file.js';
 import { Player, type PlayStats } from '../player.js';
-import type { FSMHints } from '../wire/types.js';
 import { workloadStates } from './model.js';
-import { isChildMessage, type ChildArgs, type ChildMessage } from './protocol.js';
+import { describeHints, isChildMessage, type ChildArgs, type ChildMessage } from './protocol.js';
 import { describeTreeDifference, readTree, treeDigest } from './tree.js';
 import { generateWorkload, prng, readStore } from './workload.js';
 import { isEntryPoint } from '../entry-point.js';
+import { recoverInFreshProcess, startDemoCluster, trackChild, type DemoCluster } from './nats.js';
 
 export interface DemoOptions {
   /** Seed of the workload and of the kill moment (printed, so a run can be repeated). */
@@ -33,6 +33,13 @@ export interface DemoOptions {
   workDir?: string;
   /** Keep the work directory. */
   keep?: boolean;
+  /**
+   * 'file' (default): a FileJournal on local disk. 'nats': a local 3-node JetStream cluster is
+   * started, the store is recorded onto a JetStream journal (hints in its KV store), the stream
+   * leader is SIGKILLed mid-run, and recovery runs in a fresh process; the cluster is stopped at
+   * the end (also on failure or SIGINT).
+   */
+  journal?: 'file' | 'nats';
   /** Where the story is told, line by line. Default: console.log. */
   print?: (line: string) => void;
   /**
@@ -57,6 +64,8 @@ export interface DemoResult {
   stats?: PlayStats;
   /** Why verification failed. */
   problem?: string;
+  /** With --journal nats: the stream leader SIGKILLed mid-run, if one was. */
+  killedLeader?: string;
 }
 
 const LOG_NAME = 'demo/kv-store';
@@ -69,8 +78,24 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const seed = options.seed ?? Math.floor(Math.random() * 0x7fffffff);
   const puts = options.puts ?? 600;
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'recoverylog-demo-')));
+  const again = `npm run demo -- ${options.journal === 'nats' ? '--journal nats ' : ''}--seed ${seed}`;
+  print(`recoverylog demo — seed ${seed} (repeat with: ${again})`);
+  print(
+    `work directory: ${workDir}` +
+      (options.keep === true || options.workDir !== undefined
+        ? ''
+        : ' (removed at the end; --keep keeps it)'),
+  );
+  print('');
   try {
-    return await demo(seed, puts, workDir, options, print);
+    if (options.journal !== 'nats') return await demo(seed, puts, workDir, options, print);
+    const cluster = await startDemoCluster(join(workDir, 'cluster'), print);
+    try {
+      return await demo(seed, puts, workDir, options, print, cluster);
+    } finally {
+      await cluster.stop();
+      print('The cluster was stopped (its nodes ended by PID).');
+    }
   } finally {
     if (options.keep !== true && options.workDir === undefined) {
       await rm(workDir, { recursive: true, force: true });
@@ -84,6 +109,7 @@ async function demo(
   workDir: string,
   options: DemoOptions,
   print: (line: string) => void,
+  cluster?: DemoCluster,
 ): Promise<DemoResult> {
   const args: ChildArgs = {
     storeDir: join(workDir, 'store'),
@@ -92,6 +118,10 @@ async function demo(
     hintsDir: join(workDir, 'hints'),
     seed,
     puts,
+    nats:
+      cluster === undefined
+        ? undefined
+        : { servers: cluster.servers, bucket: 'recoverylog-demo-hints', store: 'kv-store' },
   };
   const actions = generateWorkload({ seed, puts });
   const model = workloadStates(actions);
@@ -101,28 +131,39 @@ async function demo(
   const killAfterAcks =
     options.killAfterAcks ?? Math.max(1, Math.round(syncs * (0.2 + 0.6 * random())));
   const killDelayMs = Math.floor(random() * 20);
+  // With a cluster, the stream leader dies first, well before the recorder does.
+  const leaderKillAt = Math.max(1, Math.round(killAfterAcks * 0.4));
+  const journalKind =
+    cluster === undefined
+      ? `the FileJournal "${LOG_NAME}"`
+      : `the JetStream journal "${LOG_NAME}" (replicated on 3 nodes; hints in its KV store)`;
 
-  print(`recoverylog demo — seed ${seed} (repeat with: npm run demo -- --seed ${seed})`);
-  print(
-    `work directory: ${workDir}` +
-      (options.keep === true || options.workDir !== undefined
-        ? ''
-        : ' (removed at the end; --keep keeps it)'),
-  );
-  print('');
   print(
     `1. A child process records a small log-structured key-value store (${puts} puts: ` +
       'write-ahead logs, a MANIFEST replaced via temp + rename, an IDENTITY property, ' +
       'compactions that delete old files, hard-linked checkpoints) through RecordedFs into ' +
-      `the FileJournal "${LOG_NAME}".`,
+      `${journalKind}.`,
   );
   print(
     `   The workload has ${actions.length} file-system calls, ${totalStates} journal-visible ` +
       `states and ${syncs} durable points (fsync, then hints stored as primary).`,
   );
 
-  // ---- Record, and kill.
-  const run = await recordAndKill(args, killAfterAcks, killDelayMs);
+  // ---- Record, and kill (with a cluster: its stream leader first, then the recorder).
+  let leader: { name?: string; ackedAt: number } | undefined;
+  const run = await recordAndKill(
+    args,
+    killAfterAcks,
+    killDelayMs,
+    cluster === undefined
+      ? undefined
+      : (acks) => {
+          if (acks !== leaderKillAt || leader !== undefined) return;
+          const killing = { ackedAt: Date.now() } as { name?: string; ackedAt: number };
+          leader = killing;
+          void cluster.killStreamLeader(LOG_NAME).then((name) => (killing.name = name));
+        },
+  );
   const result: DemoResult = {
     verified: false,
     seed,
@@ -153,6 +194,19 @@ async function demo(
       `${result.ackedState} of ${totalStates} (${lastAck?.puts ?? 0} puts durable, ` +
       `${lastAck?.liveFiles ?? 0} live files in its hints). Each matched the parent's model.`,
   );
+  if (leader !== undefined) {
+    const next = run.ackTimes[leaderKillAt];
+    result.killedLeader = leader.name;
+    print(
+      `   Mid-run, right after acknowledgement #${leaderKillAt}, the stream leader ` +
+        `${leader.name ?? '(none found)'} was SIGKILLed (it stays down). The recorder ` +
+        (next === undefined
+          ? 'made no further acknowledgement.'
+          : `acknowledged its next durable point ${((next - leader.ackedAt) / 1000).toFixed(1)} s ` +
+            'later, once the two survivors had elected a new leader; nothing it had been told ' +
+            'was durable was lost.'),
+    );
+  }
   print(
     run.killed
       ? `3. SIGKILL sent ${killDelayMs} ms after acknowledgement #${killAfterAcks}; the child ` +
@@ -164,7 +218,10 @@ async function demo(
   const recoveredDir = join(workDir, 'recovered');
   let stats: PlayStats;
   try {
-    stats = await recover(args, recoveredDir, print);
+    stats =
+      cluster === undefined
+        ? await recover(args, recoveredDir, print)
+        : await recoverElsewhere(args, recoveredDir, print);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return fail(result, print, `recovery failed: ${message}`);
@@ -266,6 +323,30 @@ async function recover(
   }
 }
 
+/** Recovery on "another machine": a fresh process plays the stored hints from the cluster. */
+async function recoverElsewhere(
+  args: ChildArgs,
+  recoveredDir: string,
+  print: (line: string) => void,
+): Promise<PlayStats> {
+  print(
+    '4. Recovery in a fresh process (another machine would do the same), from the cluster: ' +
+      'the hints stored in its KV store, then the journal, with a hand-off.',
+  );
+  const report = await recoverInFreshProcess(args, recoveredDir);
+  const stats = report.stats as PlayStats;
+  const handoffBytes = report.headAfter - report.headBefore;
+  print(
+    `   Process pid ${report.pid} recovered from ${report.hints}. Player applied ` +
+      `${stats.opsApplied} ops (${describeSkips(stats)}), read ${stats.bytesRead} of the ` +
+      `journal's ${report.headAfter} bytes (${report.headBefore} from the killed recorder, then ` +
+      `its own ${handoffBytes}-byte hand-off no-op), made ${stats.files} files in ` +
+      `${stats.seconds.toFixed(3)} s. The hand-off by author ${hexAuthor(report.author)} fences ` +
+      'the old recorder out of the log.',
+  );
+  return stats;
+}
+
 /**
  * The verdict: the first workload state at or after `ackedState` whose digest is the recovered
  * tree's (recovery may include ops recorded after the last acknowledgement, never fewer), or
@@ -309,6 +390,8 @@ interface ChildRun {
   pid: number;
   author: number;
   acks: Extract<ChildMessage, { type: 'ack' }>[];
+  /** When each acknowledgement arrived (Date.now()). */
+  ackTimes: number[];
   killed: boolean;
   finishedState?: number;
   code: number | null;
@@ -320,6 +403,7 @@ async function recordAndKill(
   args: ChildArgs,
   killAfterAcks: number,
   killDelayMs: number,
+  onAck?: (acks: number) => void,
 ): Promise<ChildRun> {
   const here = fileURLToPath(import.meta.url);
   const fromSource = here.endsWith('.ts');
@@ -330,10 +414,12 @@ async function recordAndKill(
     cwd: join(here, '..', '..', '..'),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  trackChild(child);
   const run: ChildRun = {
     pid: child.pid ?? 0,
     author: 0,
     acks: [],
+    ackTimes: [],
     killed: false,
     code: null,
     signal: null,
@@ -345,6 +431,8 @@ async function recordAndKill(
     else if (message.type === 'error') run.error = message.message;
     else if (message.type === 'ack' && !run.killed) {
       run.acks.push(message);
+      run.ackTimes.push(Date.now());
+      onAck?.(run.acks.length);
       if (run.acks.length === killAfterAcks) {
         setTimeout(() => {
           if (child.exitCode === null && child.signalCode === null) {
@@ -384,16 +472,6 @@ function hexAuthor(author: number): string {
   return `0x${author.toString(16).padStart(8, '0')}`;
 }
 
-function describeHints(hints: FSMHints): string {
-  if (hints.liveNodes.length === 0) return 'no hints (replaying the log from offset 0)';
-  const segments = hints.liveNodes.flatMap((n) => n.segments);
-  const first = Math.min(...segments.map((s) => s.firstOffset));
-  return (
-    `the primary hints: ${hints.liveNodes.length} live files in ${segments.length} segments, ` +
-    `${plural(hints.properties.length, 'property', 'properties')}, reading from offset ${first}`
-  );
-}
-
 function describeSkips(stats: PlayStats): string {
   const parts = Object.entries(stats.opsSkipped)
     .filter(([, n]) => (n ?? 0) > 0)
@@ -417,9 +495,13 @@ function parseCommandLine(argv: readonly string[]): DemoOptions {
     else if (flag === '--puts') options.puts = number();
     else if (flag === '--kill-after-acks') options.killAfterAcks = number();
     else if (flag === '--keep') options.keep = true;
-    else
+    else if (flag === '--journal' && (value === 'file' || value === 'nats')) {
+      options.journal = value;
+      i += 1;
+    } else
       throw new Error(
-        `unknown option ${flag} (options: --seed N, --puts N, --kill-after-acks N, --keep)`,
+        `unknown option ${flag} (options: --seed N, --puts N, --kill-after-acks N, --keep, ` +
+          '--journal file|nats)',
       );
   }
   return options;

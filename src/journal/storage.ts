@@ -81,9 +81,24 @@ export interface JournalStorage {
 let linuxBootId: string | undefined;
 let linuxPidNamespace: string | undefined;
 
+/** Handles opened by nodeStorage: real files, whose `fd` synchronous syscalls may use. */
+const realFiles = new WeakSet<StorageFileHandle>();
+
+/**
+ * The OS descriptor of `handle` when nodeStorage opened it (undefined for any other storage, or
+ * a wrapper): the file journal writes a small commit with synchronous syscalls on it.
+ */
+export function realDescriptor(handle: StorageFileHandle): number | undefined {
+  return realFiles.has(handle) ? (handle as fsp.FileHandle).fd : undefined;
+}
+
 /** node:fs, the storage of every FileJournal unless a test passes another. */
 export const nodeStorage: JournalStorage = {
-  open: (path, flags) => fsp.open(path, flags),
+  open: async (path, flags) => {
+    const handle = await fsp.open(path, flags);
+    realFiles.add(handle);
+    return handle;
+  },
   mkdir: (path, options) => fsp.mkdir(path, options),
   stat: fsp.stat as JournalStorage['stat'],
   readFile: (path) => fsp.readFile(path),

@@ -430,13 +430,15 @@ export class Playback {
     this.#jumped = undefined; // the op after the jump was fine (or lenient skipped it)
     if (outcome === 'applied') {
       this.#stats.opsApplied++;
-      // Only creates, unlinks and writes touch staged files; links and properties take effect
-      // at materialisation.
+      // Only creates, unlinks, writes and truncations touch staged files; links, properties,
+      // modes and directories take effect at materialisation (from the FSM's state).
       if (kind === 'create') {
         await this.#staging!.create(op.seqNo);
       } else if (kind === 'unlink') {
         const fnode = op.unlink!.fnode;
         if (!this.#fsm.liveNodes.has(fnode)) await this.#staging!.remove(fnode);
+      } else if (kind === 'truncate') {
+        await this.#staging!.truncate(op.truncate!.fnode, op.truncate!.length);
       }
     } else {
       this.#skip(outcome);
@@ -466,7 +468,9 @@ export class Playback {
   #decode(item: Extract<LogItem, { type: 'frame' }>, log: string): RecordedOp {
     let op: RecordedOp;
     try {
-      op = decodeRecordedOp(item.payload);
+      // Gazette's names and properties may hold any bytes, kept exactly (byte-string.ts), in
+      // strict mode too: a torn or damaged frame is found by the checksum chain, not by UTF-8.
+      op = decodeRecordedOp(item.payload, { byteStrings: true });
     } catch (err) {
       throw new CorruptLogError(
         'undecodable-frame',
@@ -485,6 +489,14 @@ export class Playback {
         item.offset,
         `Write op SeqNo ${op.seqNo} has a negative length (${write.length}) or offset ` +
           `(${write.offset})`,
+      );
+    }
+    if (op.truncate && op.truncate.length < 0) {
+      throw new CorruptLogError(
+        'invalid-op',
+        log,
+        item.offset,
+        `Truncate op SeqNo ${op.seqNo} has a negative length (${op.truncate.length})`,
       );
     }
     // Offsets and log are known only to the reader; serialized values are ignored.

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { encodeByteString, toFsPath } from '../wire/byte-string.js';
 import type { Fnode } from '../wire/types.js';
 import { LocalFsError, PlayerInvariantError, UnsafePathError } from './errors.js';
 import type { TargetFileHandle, TargetFs } from './target-fs.js';
@@ -75,8 +76,14 @@ export function checkTargetDir(dir: string): void {
 
 /** What makeLive needs to know about the recovered state (a view of the FSM). */
 export interface LiveState {
-  liveNodes: ReadonlyMap<Fnode, { links: ReadonlySet<string> }>;
+  liveNodes: ReadonlyMap<Fnode, { links: ReadonlySet<string>; mode?: number | undefined }>;
   properties: ReadonlyMap<string, string>;
+  /** Recorded directories and their permission bits (absent: none recorded). */
+  directories?: ReadonlyMap<string, number>;
+}
+
+function byPath<T>([a]: [string, T], [b]: [string, T]): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -301,11 +308,24 @@ export class StagingArea {
     this.#paths.delete(fnode);
   }
 
+  /** Cuts or zero-extends the fnode's staged file to `length` bytes (a truncate op). */
+  async truncate(fnode: Fnode, length: number): Promise<void> {
+    await this.flushWrites();
+    const handle = await this.#handle(fnode);
+    const file = this.#path(fnode);
+    if (handle.truncate === undefined) {
+      throw new LocalFsError('truncate', file, new Error('the target file system cannot truncate'));
+    }
+    await attempt('truncate', file, () => handle.truncate!(length));
+  }
+
   /**
-   * Moves the recovered state into place: hard-links each live fnode to each of its paths
-   * (creating parent directories), removes the staged names and the staging directory, and then
-   * writes the property files (last, so a property never appears before the files it describes).
-   * Returns the number of paths created.
+   * Moves the recovered state into place: creates the recorded directories, hard-links each live
+   * fnode to each of its paths (creating parent directories) after giving it its recorded mode,
+   * removes the staged names and the staging directory, writes the property files (after the
+   * files, so a property never appears before the files it describes), and last gives the
+   * recorded directories their modes (deepest first: a directory without write permission must
+   * not keep anything from being created in it). Returns the number of paths created.
    */
   async makeLive(state: LiveState): Promise<number> {
     await this.flushWrites();
@@ -320,15 +340,28 @@ export class StagingArea {
       const extra = this.stagedFnodes().filter((f) => !state.liveNodes.has(f));
       throw new PlayerInvariantError(`staged files of dead fnodes remain: ${extra.join(', ')}`);
     }
+    const directories = [...(state.directories ?? new Map<string, number>())].sort(byPath);
+    for (const [dir] of directories) {
+      const target = targetPath(this.dir, dir);
+      await attempt('create directory', target, () =>
+        this.#fs.mkdir(toFsPath(target), { recursive: true }),
+      );
+    }
     for (const [fnode, node] of live) {
       const source = this.#path(fnode);
+      if (node.mode !== undefined) {
+        await this.#close(fnode);
+        await this.#chmod(source, node.mode);
+      }
       for (const link of [...node.links].sort()) {
         const target = targetPath(this.dir, link);
         const parent = path.dirname(target);
         await attempt('create directory', parent, () =>
-          this.#fs.mkdir(parent, { recursive: true }),
+          this.#fs.mkdir(toFsPath(parent), { recursive: true }),
         );
-        await attempt(`hard-link ${source} to`, target, () => this.#fs.link(source, target));
+        await attempt(`hard-link ${source} to`, target, () =>
+          this.#fs.link(source, toFsPath(target)),
+        );
         created++;
       }
       await this.remove(fnode);
@@ -336,19 +369,29 @@ export class StagingArea {
     const staging = path.join(this.dir, STAGING_DIR);
     await attempt('remove staging directory', staging, () => this.#fs.rmdir(staging));
 
-    const encoder = new TextEncoder();
-    for (const [property, content] of [...state.properties.entries()].sort(([a], [b]) =>
-      a < b ? -1 : a > b ? 1 : 0,
-    )) {
+    for (const [property, content] of [...state.properties.entries()].sort(byPath)) {
       const target = targetPath(this.dir, property);
       const parent = path.dirname(target);
-      await attempt('create directory', parent, () => this.#fs.mkdir(parent, { recursive: true }));
+      await attempt('create directory', parent, () =>
+        this.#fs.mkdir(toFsPath(parent), { recursive: true }),
+      );
+      // The property's exact bytes (UTF-8, or the bytes a Gazette writer put there).
+      const bytes = encodeByteString(content, `property ${property}`);
       await attempt('write property file', target, () =>
-        this.#fs.writeFile(target, encoder.encode(content), { flag: 'wx', mode: 0o666 }),
+        this.#fs.writeFile(toFsPath(target), bytes, { flag: 'wx', mode: 0o666 }),
       );
       created++;
     }
+    for (const [dir, mode] of directories.reverse())
+      await this.#chmod(targetPath(this.dir, dir), mode);
     return created;
+  }
+
+  /** Sets recorded permission bits; a target without chmod holds no modes (see TargetFs). */
+  async #chmod(file: string, mode: number): Promise<void> {
+    const chmod = this.#fs.chmod;
+    if (chmod === undefined) return;
+    await attempt('chmod', file, () => chmod.call(this.#fs, toFsPath(file), mode & 0o7777));
   }
 
   /** Closes every open handle, ignoring errors (used on abort, before the directory is removed). */

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotSupportedError } from '../recorder-errors.js';
+import { hasLoneSurrogate } from '../wire/byte-string.js';
 import { checkAborted, invalidArgType, invalidArgValue, outOfRange } from './node-errors.js';
 
 /** The bytes of any ArrayBufferView (not its elements): what Node writes for it. */
@@ -48,6 +49,13 @@ export function mutationPath(path: unknown, name = 'path'): string {
     }
   } else {
     throw invalidArgType(name, 'of type string or an instance of Buffer or URL', path);
+  }
+  if (hasLoneSurrogate(text)) {
+    // The file system would store U+FFFD in its place, and the log the escaped byte.
+    throw new NotSupportedError(
+      'a path with a lone UTF-16 surrogate',
+      'it has no UTF-8 form: the file system would name the file with U+FFFD instead',
+    );
   }
   if (text.includes('\0')) {
     throw invalidArgValue(name, text, 'must be a string, Uint8Array, or URL without null bytes');

@@ -9,9 +9,9 @@ import { dirname, join, parse, resolve, sep } from 'node:path';
 import { NotSupportedError } from '../recorder-errors.js';
 import { mutationPath } from './args.js';
 import type { FsCore } from './core.js';
-import { checkCopiedMode } from './flags.js';
 import { cpError, invalidArgType, outOfRange, systemError } from './node-errors.js';
-import { mkdir, unlink } from './namespace.js';
+import { chmod, mkdir, noteCreatedMode, permissionsOf } from './metadata.js';
+import { unlink } from './namespace.js';
 import type { BaseStats } from './types.js';
 
 const CHUNK = 1024 * 1024;
@@ -67,7 +67,6 @@ export async function copyFile(
       `${from}' -> '${to}`,
     );
   }
-  checkCopiedMode(stats.mode, 'file', 'copyFile', core.umask);
   const existing = await statOrUndefined((p) => core.base.stat(p), to);
   if (existing !== undefined && sameFile(stats, existing)) {
     // The OS copies nothing onto the file itself (and refuses it only for an exclusive copy).
@@ -85,6 +84,12 @@ export async function copyFile(
         if (bytesRead === 0) break;
         await output._writeAll(buffer.subarray(0, bytesRead));
         at += bytesRead;
+      }
+      // As libuv does, the copy gets the source's permission bits (recorded unless default).
+      const perm = permissionsOf(stats);
+      if (stats.mode !== undefined && output.fnode !== undefined && output._base.chmod) {
+        await output._base.chmod(perm);
+        noteCreatedMode(core, output.fnode, perm);
       }
     } finally {
       await output.close();
@@ -121,8 +126,8 @@ function kindOf(stats: BaseStats): string {
 
 /**
  * Refuses (before anything is copied) a source tree holding something a recovery log cannot
- * record: symbolic links (kept as links unless `dereference`), special files, permissions other
- * than the default. Sockets and FIFOs are left to the copy, which fails on them as Node's does.
+ * record: symbolic links (kept as links unless `dereference`), special files. Sockets and FIFOs
+ * are left to the copy, which fails on them as Node's does.
  */
 async function checkSource(core: FsCore, path: string, options: CpOptions): Promise<void> {
   const stat = options.dereference === true ? core.base.stat : core.base.lstat;
@@ -137,9 +142,7 @@ async function checkSource(core: FsCore, path: string, options: CpOptions): Prom
   if (kind === 'CharacterDevice' || kind === 'BlockDevice') {
     throw new NotSupportedError('cp of a device', `${path} is a device node`);
   }
-  if (kind === 'File') checkCopiedMode(stats.mode, 'file', 'cp', core.umask);
   if (kind !== 'Directory' || options.recursive !== true) return;
-  checkCopiedMode(stats.mode, 'directory', 'cp', core.umask);
   for (const name of (await core.base.readdir(path)).map(String)) {
     await checkSource(core, join(path, name), options);
   }
@@ -269,6 +272,10 @@ class Copier {
       for (const name of (await this.core.base.readdir(src)).map(String)) {
         const item = await this.checkPaths(join(src, name), join(dest, name));
         if (!item.skipped) await this.copy(item.destStat, join(src, name), join(dest, name));
+      }
+      // As Node's cp: a directory it made gets the source's permission bits, once filled.
+      if (destStat === undefined && srcStat.mode !== undefined) {
+        await chmod(this.core, dest, permissionsOf(srcStat));
       }
       return;
     }

@@ -15,13 +15,13 @@ import { mutationPath } from './args.js';
 import {
   accessMode,
   changes,
-  checkCreateMode,
   parseMode,
   processUmask,
   type AccessMode,
   type OpenFlags,
 } from './flags.js';
 import { RecordedFileHandle } from './handle.js';
+import { noteCreatedMode, permissionsOf } from './metadata.js';
 import { FileRegistry } from './registry.js';
 import type { BaseFileHandle, BaseFs } from './types.js';
 
@@ -82,26 +82,6 @@ export class FsCore {
     return abs === dir || abs === '/' || dir.startsWith(abs + '/');
   }
 
-  hasRecordedFilesUnder(rel: string): boolean {
-    const prefix = rel + '/';
-    for (const path of this.recorder.fsm.links.keys()) if (path.startsWith(prefix)) return true;
-    for (const path of this.recorder.fsm.properties.keys()) {
-      if (path.startsWith(prefix)) return true;
-    }
-    return false;
-  }
-
-  assertSingleLink(fnode: Fnode, path: string, what: string): void {
-    const links = this.recorder.linkCount(fnode);
-    if (links > 1) {
-      throw new NotSupportedError(
-        what,
-        `${path} has ${links} hard links; truncating it would empty every link, but a recovery ` +
-          `log can only replace the file at one path`,
-      );
-    }
-  }
-
   recordRemoval(path: string): void {
     const fnode = this.recorder.fnodeAt(path);
     // An unrecorded file was never part of the recording: removing it changes nothing there.
@@ -119,10 +99,12 @@ export class FsCore {
   }
 
   /**
-   * Truncates the file `fnode` to 0 through `truncate` and records it as a new file at its
-   * (single) path; open handles follow the new identity, as they share the real file.
+   * Truncates the file `fnode` to `length` through `truncate` and records it: to 0, a file with
+   * one link becomes a new, empty file at its path (as Gazette records O_TRUNC; open handles
+   * follow the new identity, as they share the real file); otherwise a truncate op (extension)
+   * keeps the identity, shared by all its hard links.
    */
-  truncateFnode(fnode: Fnode, truncate: () => Promise<void>): Promise<void> {
+  truncateFnode(fnode: Fnode, length: number, truncate: () => Promise<void>): Promise<void> {
     this.assertUsable();
     return this.registry.serialized(fnode, async () => {
       this.assertUsable();
@@ -133,9 +115,15 @@ export class FsCore {
         await truncate(); // The file has no name left: nothing a playback could see.
         return;
       }
+      if (length > 0 || links.size > 1) {
+        await truncate();
+        if (this.recorder.linkCount(latest) === 0) return; // Removed meanwhile: unobservable.
+        this.recorder.recordTruncate(latest, length);
+        this.registry.setSize(latest, length);
+        return;
+      }
       const [rel] = [...links];
       const path = this.absolute(rel!);
-      this.assertSingleLink(latest, path, 'truncate');
       await truncate();
       const current = this.recorder.fnodeAt(path);
       if (current === undefined) return; // Removed meanwhile: the truncation is unobservable.
@@ -157,7 +145,6 @@ export class FsCore {
       return this.#track(new RecordedFileHandle(this, base, access, undefined));
     }
     const target = this.path(path);
-    if (access.create) checkCreateMode(perm, 'file', 'open with a mode', this.umask);
     return this.registry.gate.shared(() => this.#openForWriting(target, flag, perm, access));
   }
 
@@ -181,12 +168,16 @@ export class FsCore {
       );
     }
     const known = this.recorder.fnodeAt(abs);
-    if (access.truncate && known !== undefined) this.assertSingleLink(known, abs, 'truncate');
 
     const openAndRecord = async () => {
       const opened = await this.base.open(abs, flags, mode);
       try {
-        return { opened, fnode: await this.#recordOpen(abs, access, opened) };
+        const fnode = await this.#recordOpen(abs, access, opened);
+        // A mode given to a create: record the permission bits the file got (after the umask).
+        if (mode !== undefined && access.create) {
+          noteCreatedMode(this, fnode, permissionsOf(await opened.stat()));
+        }
+        return { opened, fnode };
       } catch (err) {
         await opened.close().catch(() => undefined);
         throw err;
@@ -211,6 +202,13 @@ export class FsCore {
       if (known === undefined && (size > 0 || !access.create)) {
         throw new UntrackedFileError(path, 'open for writing');
       }
+    }
+    if (access.truncate && known !== undefined && this.recorder.linkCount(known) > 1) {
+      // O_TRUNC empties the file under every one of its hard links: a truncate op of the one
+      // identity (a new identity, as Gazette records O_TRUNC, would leave the other links full).
+      this.recorder.recordTruncate(known, 0);
+      this.registry.setSize(known, 0);
+      return known;
     }
     const fnode = this.recorder.recordOpenFile(path, {
       create: access.create,

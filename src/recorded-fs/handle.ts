@@ -32,7 +32,8 @@ import {
 } from './args.js';
 import { bindMethods } from './bind.js';
 import type { FsCore } from './core.js';
-import type { AccessMode } from './flags.js';
+import { parseMode, type AccessMode } from './flags.js';
+import { chmodFnode } from './metadata.js';
 import { checkAborted, invalidArgType, notSupported, systemError } from './node-errors.js';
 import {
   handleReadStream,
@@ -267,23 +268,19 @@ export class RecordedFileHandle extends EventEmitter implements FileHandle {
   }
 
   /**
-   * Only truncation to 0 can be recorded (as a new, empty file at the same path, like an open
-   * with O_TRUNC). Anything else throws NotSupportedError before touching the file.
+   * Truncates (or zero-extends) the file to `len` bytes (negative: 0), recorded as
+   * FsCore.truncateFnode says: to 0, a file with one link becomes a new, empty file at its path
+   * (as Gazette records O_TRUNC); otherwise a truncate op.
    */
   async truncate(len = 0): Promise<void> {
     this._checkOpen('ftruncate');
     if (typeof len !== 'number' || !Number.isInteger(len))
       throw invalidArgType('len', 'an integer', len);
-    if (len > 0) {
-      throw new NotSupportedError(
-        `truncate(${len})`,
-        'a recovery log can only express truncation to 0 (recorded as a new, empty file)',
-      );
-    }
+    const length = Math.max(0, len);
     if (!this._access.write) throw systemError('EINVAL', 'ftruncate', 'invalid argument');
     const fnode = this.fnode;
-    if (fnode === undefined) return this._base.truncate(0);
-    await this._core.truncateFnode(fnode, () => this._base.truncate(0));
+    if (fnode === undefined) return this._base.truncate(length);
+    await this._core.truncateFnode(fnode, length, () => this._base.truncate(length));
   }
 
   /** fsync of the file, and waits until everything recorded so far is durable in the log. */
@@ -311,9 +308,27 @@ export class RecordedFileHandle extends EventEmitter implements FileHandle {
     await this.close();
   }
 
-  async chmod(..._args: unknown[]): Promise<never> {
+  /** Changes the file's permission bits (recorded as a chmod op of its Fnode). */
+  async chmod(mode: string | number): Promise<void> {
     this._checkOpen('fchmod');
-    return notSupported('chmod', 'file modes are not recorded yet');
+    const perm = parseMode(mode);
+    if (perm === undefined) {
+      throw invalidArgType('mode', 'a 32-bit unsigned integer or an octal string', mode);
+    }
+    const fnode = this.fnode;
+    if (fnode === undefined) {
+      throw new NotSupportedError(
+        'chmod through a read-only handle',
+        'the recording knows files by the handles that write them: open the file for writing, ' +
+          'or call chmod with its path',
+      );
+    }
+    const base = this._base;
+    if (base.chmod === undefined) {
+      throw new NotSupportedError('chmod', 'the base file system has no FileHandle.chmod');
+    }
+    this._core.assertUsable();
+    await chmodFnode(this._core, fnode, perm & 0o7777, () => base.chmod!(perm));
   }
   chown(..._args: unknown[]): Promise<never> {
     return notSupported('chown', 'file ownership is not recorded');

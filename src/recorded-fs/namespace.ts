@@ -7,17 +7,12 @@
  */
 import { dirname } from 'node:path';
 import { NotSupportedError, PropertyNotUtf8Error, UntrackedFileError } from '../recorder-errors.js';
-import { mutationPath } from './args.js';
 import type { FsCore, RecordedPath } from './core.js';
-import { checkCreateMode, parseMode } from './flags.js';
+import { DEFAULT_FILE_MODE } from './flags.js';
+import { lstatOrUndefined, permissionsOf } from './metadata.js';
 import { invalidArgType, systemError } from './node-errors.js';
-import type { BaseStats } from './types.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-function isNotFound(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'ENOENT';
-}
 
 function refuseProperty(
   core: FsCore,
@@ -29,29 +24,23 @@ function refuseProperty(
     throw new NotSupportedError(what, `${rel} is a property path, ${detail}`);
 }
 
-/** Directories holding recorded files cannot be renamed or removed whole yet (issue 9, item 2). */
-function refuseRecordedDirectory(core: FsCore, { rel }: RecordedPath, what: string): void {
-  if (core.hasRecordedFilesUnder(rel)) {
-    throw new NotSupportedError(
-      what,
-      `${rel} holds recorded files, and a recovery log cannot record a directory operation yet; ` +
-        `rename or remove the files one by one`,
-    );
-  }
-}
-
-async function lstatOrUndefined(core: FsCore, abs: string): Promise<BaseStats | undefined> {
-  try {
-    return await core.base.lstat(abs);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
+/** A property path is a sink: a directory holding one cannot be moved or removed whole. */
+function refusePropertyUnder(core: FsCore, { rel }: RecordedPath, what: string): void {
+  const prefix = rel + '/';
+  for (const path of core.recorder.fsm.properties.keys()) {
+    if (path.startsWith(prefix)) {
+      throw new NotSupportedError(
+        what,
+        `${rel} holds the property path ${path}, which can only be replaced, never removed or moved`,
+      );
+    }
   }
 }
 
 /**
- * Renames a file (or a directory holding no recorded file). Renaming onto a property path (e.g.
- * IDENTITY) records the file's content, which must be valid UTF-8.
+ * Renames a file or a directory. Renaming onto a property path (e.g. IDENTITY) records the file's
+ * content, which must be valid UTF-8. A directory's rename records the move of everything
+ * recorded under it, in one append (Recorder.recordRenameTree).
  */
 export async function rename(core: FsCore, oldPath: unknown, newPath: unknown): Promise<void> {
   const from = core.path(oldPath, 'oldPath');
@@ -66,13 +55,31 @@ export async function rename(core: FsCore, oldPath: unknown, newPath: unknown): 
     if (stats.isDirectory()) {
       return core.registry.gate.exclusive(async () => {
         core.assertUsable();
-        refuseRecordedDirectory(core, from, 'rename of a directory');
+        refusePropertyUnder(core, from, 'rename of a directory');
+        refuseProperty(core, to, 'rename of a directory', 'which only a file can be renamed onto');
+        refuseMovingOntoProperty(core, from, to);
         await refuseReplacing(core, from, to, true);
         await core.base.rename(from.abs, to.abs);
+        core.recorder.recordRenameTree(from.abs, to.abs, permissionsOf(stats));
       });
     }
   }
   return core.registry.gate.shared(() => renameFile(core, from, to));
+}
+
+/** A directory rename must not put a recorded file onto a property path (it is a sink). */
+function refuseMovingOntoProperty(core: FsCore, from: RecordedPath, to: RecordedPath): void {
+  for (const path of core.recorder.fsm.links.keys()) {
+    if (!path.startsWith(from.rel + '/')) continue;
+    const moved = to.rel + path.slice(from.rel.length);
+    if (core.recorder.isPropertyPath(core.absolute(moved))) {
+      throw new NotSupportedError(
+        'rename of a directory',
+        `it would move ${path} onto the property path ${moved}, which only a rename of a ` +
+          `single file onto it can create`,
+      );
+    }
+  }
 }
 
 /**
@@ -133,6 +140,15 @@ async function renameFile(core: FsCore, from: RecordedPath, to: RecordedPath): P
         `${from.rel} is open for writing or has other hard links, through which it could ` +
           `change after its content is recorded as the property; close it (or unlink the other ` +
           `links) first`,
+      );
+    }
+    // A property is recovered with the default mode of a created file.
+    const mode = recorder.fsm.liveNodes.get(fnode)?.mode;
+    if (mode !== undefined && mode !== (DEFAULT_FILE_MODE & ~core.umask())) {
+      throw new NotSupportedError(
+        `rename onto property path ${to.rel}`,
+        `${from.rel} has mode 0o${mode.toString(8)}, and a property is recorded by its content ` +
+          `only (it is recovered with the default mode); chmod it to the default first`,
       );
     }
     const bytes = await base.readFile(from.abs);
@@ -213,8 +229,8 @@ export interface RmOptions {
 }
 
 /**
- * Removes a file, or (recursive) a directory holding no recorded file; `force` ignores a missing
- * path. Removing a directory that holds recorded files throws NotSupportedError (issue 9, item 2).
+ * Removes a file, or (recursive) a directory and everything in it, recorded in one append
+ * (Recorder.recordRemoveTree); `force` ignores a missing path.
  */
 export async function rm(core: FsCore, path: unknown, options?: RmOptions): Promise<void> {
   if (options !== undefined && (options === null || typeof options !== 'object')) {
@@ -228,8 +244,8 @@ export async function rm(core: FsCore, path: unknown, options?: RmOptions): Prom
   if (stats?.isDirectory() === true && options?.recursive === true) {
     return core.registry.gate.exclusive(async () => {
       core.assertUsable();
-      refuseRecordedDirectory(core, target, 'rm -r of a directory');
-      await core.base.rm(target.abs, options);
+      refusePropertyUnder(core, target, 'rm -r of a directory');
+      await removeTree(core, target, () => core.base.rm(target.abs, options));
     });
   }
   return core.registry.gate.shared(async () => {
@@ -251,58 +267,55 @@ export async function rmdir(
   if (options?.recursive === true) {
     return core.registry.gate.exclusive(async () => {
       core.assertUsable();
-      refuseRecordedDirectory(core, target, 'rmdir -r of a directory');
-      await (core.base.rmdir as (p: string, o: unknown) => Promise<void>)(target.abs, options);
+      refusePropertyUnder(core, target, 'rmdir -r of a directory');
+      await removeTree(core, target, () =>
+        (core.base.rmdir as (p: string, o: unknown) => Promise<void>)(target.abs, options),
+      );
     });
   }
-  // An empty directory holds no recorded file: nothing to record.
-  await core.base.rmdir(target.abs);
-}
-
-/**
- * Creates a directory. Directories are implied by the files in them and not recorded (an empty
- * directory is not recovered: issue 9, item 2); a mode other than the default is refused. The
- * recorded directory itself and its ancestors may be created too.
- */
-export async function mkdir(
-  core: FsCore,
-  path: unknown,
-  options?: { recursive?: boolean; mode?: number | string } | number | string | null,
-): Promise<string | undefined> {
-  const opts =
-    typeof options === 'object' && options !== null ? options : { mode: options ?? undefined };
-  const mode = parseMode(opts.mode);
-  const abs = mutationPath(path);
-  if (!core.isDirOrAncestor(abs)) core.path(abs, 'path');
-  checkCreateMode(mode, 'directory', 'mkdir with a mode', core.umask);
-  core.assertUsable();
-  const created = await core.base.mkdir(abs, { ...opts, mode });
-  return created as string | undefined;
-}
-
-/**
- * Truncates a file. Only length 0 can be recorded (as a new, empty file); other lengths throw
- * NotSupportedError before touching the file (issue 9, item 2).
- */
-export async function truncate(core: FsCore, path: unknown, len: unknown = 0): Promise<void> {
-  if (typeof len !== 'number' || !Number.isInteger(len))
-    throw invalidArgType('len', 'an integer', len);
-  const target = core.path(path, 'path');
-  if (len > 0) {
-    throw new NotSupportedError(
-      `truncate(${len})`,
-      'a recovery log can only express truncation to 0 (recorded as a new, empty file)',
-    );
-  }
-  core.assertUsable();
-  refuseProperty(core, target, 'truncate', 'which cannot be truncated');
   return core.registry.gate.shared(async () => {
-    const known = core.recorder.fnodeAt(target.abs);
-    if (known === undefined) {
-      await core.base.truncate(target.abs, 0);
-      core.registry.setSize(core.recorder.recordCreate(target.abs), 0);
-      return;
-    }
-    await core.truncateFnode(known, () => core.base.truncate(target.abs, 0));
+    core.assertUsable();
+    await core.base.rmdir(target.abs);
+    core.recorder.recordRmdir(target.abs);
   });
+}
+
+/**
+ * Runs a recursive removal and records it. If it fails part-way, what it did remove is recorded
+ * (each file link and recorded directory that is gone), so the recording still matches.
+ */
+async function removeTree(
+  core: FsCore,
+  target: RecordedPath,
+  remove: () => Promise<void>,
+): Promise<void> {
+  try {
+    await remove();
+  } catch (err) {
+    await recordWhatIsGone(core, target.rel);
+    throw err;
+  }
+  const prefix = target.rel + '/';
+  const fnodes = [...core.recorder.fsm.links]
+    .filter(([p]) => p.startsWith(prefix))
+    .map(([, f]) => f);
+  core.recorder.recordRemoveTree(target.abs);
+  for (const fnode of fnodes) core.registry.dropIfDead(core.recorder, fnode);
+}
+
+async function recordWhatIsGone(core: FsCore, rel: string): Promise<void> {
+  const { recorder } = core;
+  const links = [...recorder.fsm.links.keys()].filter((p) => p.startsWith(rel + '/')).sort();
+  for (const path of links) {
+    const abs = core.absolute(path);
+    if ((await lstatOrUndefined(core, abs)) === undefined) core.recordRemoval(abs);
+  }
+  const dirs = [...recorder.fsm.directories.keys()]
+    .filter((p) => p === rel || p.startsWith(rel + '/'))
+    .sort()
+    .reverse();
+  for (const path of dirs) {
+    const abs = core.absolute(path);
+    if ((await lstatOrUndefined(core, abs)) === undefined) recorder.recordRmdir(abs);
+  }
 }

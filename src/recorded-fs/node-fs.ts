@@ -173,7 +173,7 @@ export function createNodeFs(rfs: RecordedFs, core: FsCore): RecordedNodeFs {
       );
     },
     fchmod: callbackify(
-      onHandle('fchmod', (h) => h.chmod()),
+      onHandle('fchmod', (h, mode) => h.chmod(mode as number)),
       noResult,
     ),
     fchown: callbackify(

@@ -32,6 +32,8 @@ export interface BaseFileHandle {
   ): Promise<{ bytesRead: number }>;
   stat(options?: { bigint?: boolean }): Promise<BaseStats>;
   truncate(len?: number): Promise<void>;
+  /** Both have it; a base without it cannot change modes (NotSupportedError). */
+  chmod?(mode: number): Promise<void>;
   datasync(): Promise<void>;
   /** memfs implements it but does not declare it: fall back to datasync when absent. */
   sync?(): Promise<void>;
@@ -62,4 +64,6 @@ export interface BaseFs {
   statfs?: PassThroughFn;
   watch?: PassThroughFn;
   mkdtemp?: PassThroughFn;
+  chmod?(path: string, mode: number): Promise<void>;
+  lchmod?(path: string, mode: number): Promise<void>;
 }

@@ -1,14 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Reader, Type } from 'protobufjs';
 import { RecoveryLogError } from '../errors.js';
+import { decodeByteString, encodeByteString } from './byte-string.js';
 import {
   Int64RangeError,
   MalformedStringError,
   ProtoDecodeError,
   Uint32RangeError,
 } from './errors.js';
-import type { FnodeSegments, FSMHints, Property, Segment } from './types.js';
+import type { DirectoryOp, FnodeSegments, FSMHints, Property, Segment } from './types.js';
 
 // RecordedOps (the hot path of recording and playback) have their own hand-written codec.
 export { decodeRecordedOp, encodeRecordedOp } from './op-codec.js';
@@ -45,7 +47,11 @@ function loadSchema(): Schema {
     // A synchronous, lazy load: processes that never touch hints never load protobufjs.
     const protobuf = createRequire(import.meta.url)('protobufjs') as Protobuf;
     const file = fileURLToPath(new URL('../../proto/recorded_op.proto', import.meta.url));
-    const root = protobuf.loadSync(file);
+    // Every `string` field is read and written as `bytes` (the same wire type): Gazette's
+    // strings may hold any bytes, which byte strings keep exactly (byte-string.ts), where
+    // protobufjs' UTF-8 decoding would replace them.
+    const text = readFileSync(file, 'utf8').replace(/^(\s*)string(\s+\w+\s*=)/gm, '$1bytes$2');
+    const root = protobuf.parse(text, { keepCase: false }).root.resolveAll();
     schema = {
       protobuf,
       fsmHints: root.lookupType('recoverylog.FSMHints'),
@@ -59,7 +65,7 @@ function loadSchema(): Schema {
 // Encoding: validate and keep only what Go would emit.
 
 /** A message as handed to protobufjs' encoder: absent keys are not written. */
-type WireObject = { [field: string]: number | string | WireObject | WireObject[] };
+type WireObject = { [field: string]: number | string | Uint8Array | WireObject | WireObject[] };
 
 function putInt64(out: WireObject, key: string, value: number | undefined, field: string): void {
   if (value === undefined) return;
@@ -75,18 +81,20 @@ function putFixed32(out: WireObject, key: string, value: number | undefined, fie
   if (value !== 0) out[key] = value;
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A uint32 (varint-encoded here, but with fixed32's range). */
+function checkUint32(value: number, field: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new Uint32RangeError(field, String(value));
+  }
+}
 
+/** A string field, as the bytes of its byte string (UTF-8, escaped bytes as themselves). */
 function putString(out: WireObject, key: string, value: string | undefined, field: string): void {
   if (value === undefined) return;
   if (typeof value !== 'string') {
     throw new MalformedStringError(field, `expected a string, got ${typeof value}`);
   }
-  const lone = LONE_SURROGATE.exec(value);
-  if (lone !== null) {
-    throw new MalformedStringError(field, `lone UTF-16 surrogate at index ${lone.index}`);
-  }
-  if (value !== '') out[key] = value;
+  if (value !== '') out[key] = encodeByteString(value, field);
 }
 
 function propertyToWire(property: Property, field: string): WireObject {
@@ -123,6 +131,16 @@ function fsmHintsToWire(hints: FSMHints): WireObject {
   out.properties = (hints.properties ?? []).map((p, i) =>
     propertyToWire(p, `FSMHints.properties[${i}]`),
   );
+  const directories = hints.directories ?? [];
+  if (directories.length > 0) {
+    out.directories = directories.map((d, i) => {
+      const wire: WireObject = {};
+      putString(wire, 'path', d.path, `FSMHints.directories[${i}].path`);
+      checkUint32(d.mode, `FSMHints.directories[${i}].mode`);
+      if (d.mode !== 0) wire.mode = d.mode;
+      return wire;
+    });
+  }
   return out;
 }
 
@@ -203,7 +221,8 @@ interface LongValue {
 }
 
 /** Any value a decoded protobufjs message field may hold. */
-type WireValue = number | string | LongValue | DecodedMessage | DecodedMessage[] | null | undefined;
+type WireValue =
+  number | string | Uint8Array | LongValue | DecodedMessage | DecodedMessage[] | null | undefined;
 interface DecodedMessage {
   [field: string]: WireValue;
 }
@@ -215,6 +234,7 @@ function isLong(value: WireValue): value is LongValue {
     typeof value === 'object' &&
     value !== null &&
     !Array.isArray(value) &&
+    !(value instanceof Uint8Array) &&
     typeof value.low === 'number' &&
     typeof value.high === 'number'
   );
@@ -245,6 +265,7 @@ function fixed32Of(message: DecodedMessage, key: string): number {
 
 function stringOf(message: DecodedMessage, key: string): string {
   const value = message[key];
+  if (value instanceof Uint8Array) return decodeByteString(value);
   return typeof value === 'string' ? value : '';
 }
 
@@ -270,7 +291,7 @@ function segmentFromWire(m: DecodedMessage, field: string): Segment {
 }
 
 function fsmHintsFromWire(m: DecodedMessage): FSMHints {
-  return {
+  const hints: FSMHints = {
     log: stringOf(m, 'log'),
     liveNodes: messagesOf(m, 'liveNodes').map((node, i): FnodeSegments => {
       const field = `FSMHints.live_nodes[${i}]`;
@@ -283,6 +304,12 @@ function fsmHintsFromWire(m: DecodedMessage): FSMHints {
     }),
     properties: messagesOf(m, 'properties').map(propertyFromWire),
   };
+  const directories = messagesOf(m, 'directories').map((d): DirectoryOp => ({
+    path: stringOf(d, 'path'),
+    mode: fixed32Of(d, 'mode'),
+  }));
+  if (directories.length > 0) hints.directories = directories;
+  return hints;
 }
 
 function decodeWith(type: Type, name: string, bytes: Uint8Array): DecodedMessage {

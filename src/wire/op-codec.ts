@@ -1,10 +1,20 @@
+import { decodeByteString, hasEscapedBytes } from './byte-string.js';
 import {
   Int64RangeError,
   MalformedStringError,
   ProtoDecodeError,
   Uint32RangeError,
 } from './errors.js';
-import type { CreateOp, LinkOp, Property, RecordedOp, WriteOp } from './types.js';
+import type {
+  ChmodOp,
+  CreateOp,
+  DirectoryOp,
+  LinkOp,
+  Property,
+  RecordedOp,
+  TruncateOp,
+  WriteOp,
+} from './types.js';
 
 /*
  * A hand-written protobuf codec for exactly the RecordedOp schema of proto/recorded_op.proto.
@@ -21,8 +31,9 @@ import type { CreateOp, LinkOp, Property, RecordedOp, WriteOp } from './types.js
  * sub-message merges into the earlier one, unknown fields of every wire type are skipped (groups
  * up to their matching end tag). It is stricter in the same places our previous protobufjs-based
  * decoder was: a known field with the wrong wire type, truncation, field number 0, invalid wire
- * types, over-long tag/length varints, invalid UTF-8 (ProtoDecodeError) and int64 values beyond the
- * safe-integer range (Int64RangeError, judged on each field's final value).
+ * types, over-long tag/length varints (ProtoDecodeError) and int64 values beyond the safe-integer
+ * range (Int64RangeError, judged on each field's final value), and invalid UTF-8 unless asked
+ * for byte strings (Gazette's Go writes and plays any bytes; byte-string.ts).
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -106,6 +117,30 @@ function openLength(key: number): number {
   return at++;
 }
 
+/** Extension op keys (tags 101-104, length-delimited): two-byte varint keys. */
+const CHMOD_KEY = (101 << 3) | 2;
+const TRUNCATE_KEY = (102 << 3) | 2;
+const MKDIR_KEY = (103 << 3) | 2;
+const RMDIR_KEY = (104 << 3) | 2;
+
+/** As openLength, for a key of two varint bytes (tags 16-2047). */
+function openLength2(key: number): number {
+  reserve(3);
+  out[at++] = (key & 0x7f) | 0x80;
+  out[at++] = key >>> 7;
+  return at++;
+}
+
+function putUint32Varint(key: number, value: number, field: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new Uint32RangeError(field, String(value));
+  }
+  if (value === 0) return;
+  reserve(6);
+  out[at++] = key;
+  writeInt64Varint(value);
+}
+
 /**
  * Fills in the length of a field opened at `lengthAt`. The common short field keeps its 1-byte
  * length; a longer one is moved right to make room for the multi-byte varint.
@@ -131,7 +166,8 @@ function closeLength(lengthAt: number): void {
 }
 
 /**
- * Writes a non-empty string field as UTF-8, refusing lone surrogates (they have no UTF-8 form;
+ * Writes a non-empty string field as UTF-8, escaped bytes of a byte string (U+DC80..U+DCFF,
+ * byte-string.ts) as themselves, refusing other lone surrogates (they have no UTF-8 form;
  * replacing them would silently change a recovered path).
  */
 function putString(key: number, value: string | undefined, field: string): void {
@@ -154,6 +190,8 @@ function putString(key: number, value: string | undefined, field: string): void 
       out[at++] = (c >> 12) | 0xe0;
       out[at++] = ((c >> 6) & 0x3f) | 0x80;
       out[at++] = (c & 0x3f) | 0x80;
+    } else if (c >= 0xdc80 && c <= 0xdcff) {
+      out[at++] = c - 0xdc00; // an escaped byte of a name that is not UTF-8 (byte-string.ts)
     } else {
       const low = i + 1 < length ? value.charCodeAt(i + 1) : 0;
       if (c > 0xdbff || low < 0xdc00 || low > 0xdfff) {
@@ -190,11 +228,19 @@ function putLink(key: number, link: LinkOp, names: LinkFieldNames): void {
   closeLength(lengthAt);
 }
 
+function putDirectory(key: number, dir: DirectoryOp, field: string): void {
+  const lengthAt = openLength2(key);
+  putString(0x0a, dir.path, `${field}.path`);
+  putUint32Varint(0x10, dir.mode, `${field}.mode`);
+  closeLength(lengthAt);
+}
+
 /**
  * Encodes a RecordedOp exactly as Gazette's Go code does: fields in ascending tag order, zero
  * scalars and empty strings omitted, present sub-messages always emitted (an empty one as
  * `key 00`). The meta-fields (first_offset, last_offset, log) are written only when non-zero;
- * writers leave them zero. Throws Int64RangeError / Uint32RangeError / MalformedStringError for
+ * writers leave them zero. Our extension ops (tags 101-104) come last, in ascending tag order
+ * like everything else. Throws Int64RangeError / Uint32RangeError / MalformedStringError for
  * values that cannot be encoded exactly. Missing numeric/string fields count as zero.
  */
 export function encodeRecordedOp(op: RecordedOp): Uint8Array {
@@ -227,6 +273,20 @@ export function encodeRecordedOp(op: RecordedOp): Uint8Array {
   putInt64(0x48, op.firstOffset, 'RecordedOp.first_offset');
   putInt64(0x50, op.lastOffset, 'RecordedOp.last_offset');
   putString(0x5a, op.log, 'RecordedOp.log');
+  if (op.chmod) {
+    const lengthAt = openLength2(CHMOD_KEY);
+    putInt64(0x08, op.chmod.fnode, 'RecordedOp.chmod.fnode');
+    putUint32Varint(0x10, op.chmod.mode, 'RecordedOp.chmod.mode');
+    closeLength(lengthAt);
+  }
+  if (op.truncate) {
+    const lengthAt = openLength2(TRUNCATE_KEY);
+    putInt64(0x08, op.truncate.fnode, 'RecordedOp.truncate.fnode');
+    putInt64(0x10, op.truncate.length, 'RecordedOp.truncate.length');
+    closeLength(lengthAt);
+  }
+  if (op.mkdir) putDirectory(MKDIR_KEY, op.mkdir, 'RecordedOp.mkdir');
+  if (op.rmdir) putDirectory(RMDIR_KEY, op.rmdir, 'RecordedOp.rmdir');
   return out.slice(0, at);
 }
 
@@ -258,6 +318,25 @@ const RECORDED_OP_FIELDS: FieldTable = [
   ['last_offset', VARINT],
   ['log', LENGTH_DELIMITED],
 ];
+(RECORDED_OP_FIELDS as Array<readonly [string, number] | undefined>)[101] = [
+  'chmod',
+  LENGTH_DELIMITED,
+];
+(RECORDED_OP_FIELDS as Array<readonly [string, number] | undefined>)[102] = [
+  'truncate',
+  LENGTH_DELIMITED,
+];
+(RECORDED_OP_FIELDS as Array<readonly [string, number] | undefined>)[103] = [
+  'mkdir',
+  LENGTH_DELIMITED,
+];
+(RECORDED_OP_FIELDS as Array<readonly [string, number] | undefined>)[104] = [
+  'rmdir',
+  LENGTH_DELIMITED,
+];
+/** Fields of Chmod (fnode, mode) and of Truncate (fnode, length): two varints. */
+const FNODE_VARINT_FIELDS: FieldTable = [undefined, ['fnode', VARINT], ['value', VARINT]];
+const DIRECTORY_FIELDS: FieldTable = [undefined, ['path', LENGTH_DELIMITED], ['mode', VARINT]];
 const CREATE_FIELDS: FieldTable = [undefined, ['path', LENGTH_DELIMITED]];
 const LINK_FIELD_TABLE: FieldTable = [undefined, ['fnode', VARINT], ['path', LENGTH_DELIMITED]];
 const WRITE_FIELDS: FieldTable = (() => {
@@ -276,19 +355,16 @@ const PROPERTY_FIELDS: FieldTable = [
   ['content', LENGTH_DELIMITED],
 ];
 
-/**
- * Strict UTF-8 (invalid sequences throw). ignoreBOM keeps a leading U+FEFF as content: the bytes
- * are a path or property, not a document.
- */
-const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** Read position over one op's bytes, plus exact text of int64 values too large for a number. */
 class OpReader {
   pos = 0;
   /** Exact decimal text of the last out-of-range value read for each int64 field. */
   unsafe: Map<string, string> | undefined;
 
-  constructor(readonly bytes: Uint8Array) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly byteStrings: boolean,
+  ) {}
 
   /** A ProtoDecodeError for running out of bytes; the cause records the bounds. */
   truncated(where: string, what: string, end: number): ProtoDecodeError {
@@ -422,11 +498,18 @@ class OpReader {
       }
       if (i === stop) return text;
     }
-    try {
-      return UTF8.decode(bytes.subarray(start, stop));
-    } catch (err) {
-      throw new ProtoDecodeError(where, `field ${name} is not valid UTF-8`, { cause: err });
+    const text = decodeByteString(bytes, start, stop);
+    // Gazette's strings are bytes: with byteStrings, those that are not UTF-8 are kept exactly
+    // (byte-string.ts). Otherwise they are refused: in a log we wrote, invalid UTF-8 is damage
+    // (a torn or corrupted frame), and refusing it is what detects that damage.
+    if (!this.byteStrings && hasEscapedBytes(text)) {
+      throw new ProtoDecodeError(
+        where,
+        `field ${name} is not valid UTF-8 (a Gazette writer may put any bytes in a name or ` +
+          `property: read such a log leniently)`,
+      );
     }
+    return text;
   }
 
   /**
@@ -553,13 +636,65 @@ function decodeProperty(r: OpReader, end: number, into: Property): Property {
 }
 
 /**
+ * Reads a uint32 varint field as Go does: up to 10 bytes, the value truncated to its low 32 bits.
+ */
+function uint32Varint(r: OpReader, end: number, where: string, name: string): number {
+  const bytes = r.bytes;
+  let value = 0;
+  for (let shift = 0, n = 0; ; shift += 7, n++) {
+    if (n === 10) throw new ProtoDecodeError(where, `varint ${name} is longer than 10 bytes`);
+    if (r.pos >= end) throw r.truncated(where, `varint ${name}`, end);
+    const b = bytes[r.pos++]!;
+    if (shift < 32) value |= (b & 0x7f) << shift;
+    if (b < 0x80) return value >>> 0;
+  }
+}
+
+function decodeChmod(r: OpReader, end: number, into: ChmodOp): ChmodOp {
+  const where = 'RecordedOp.chmod';
+  while (r.pos < end) {
+    const key = r.key(end, where);
+    if (key === 0x08) into.fnode = r.int64(end, where, 'fnode');
+    else if (key === 0x10) into.mode = uint32Varint(r, end, where, 'mode');
+    else r.other(key, end, where, FNODE_VARINT_FIELDS);
+  }
+  return into;
+}
+
+function decodeTruncate(r: OpReader, end: number, into: TruncateOp): TruncateOp {
+  const where = 'RecordedOp.truncate';
+  while (r.pos < end) {
+    const key = r.key(end, where);
+    if (key === 0x08) into.fnode = r.int64(end, where, 'fnode');
+    else if (key === 0x10) into.length = r.int64(end, where, 'length');
+    else r.other(key, end, where, FNODE_VARINT_FIELDS);
+  }
+  return into;
+}
+
+function decodeDirectory(r: OpReader, end: number, into: DirectoryOp, where: string): DirectoryOp {
+  while (r.pos < end) {
+    const key = r.key(end, where);
+    if (key === 0x0a) into.path = r.string(end, where, 'path');
+    else if (key === 0x10) into.mode = uint32Varint(r, end, where, 'mode');
+    else r.other(key, end, where, DIRECTORY_FIELDS);
+  }
+  return into;
+}
+
+/**
  * Decodes a RecordedOp's protobuf bytes (a frame's payload) into a plain object. Absent
  * sub-messages are undefined, present ones (even empty) are objects; meta-fields default to
  * 0 / ''; write.payloadCrc32c is undefined when absent. Throws ProtoDecodeError for undecodable
- * bytes and Int64RangeError for int64 values beyond the safe-integer range.
+ * bytes and Int64RangeError for int64 values beyond the safe-integer range. Strings that are
+ * not UTF-8 are a ProtoDecodeError unless `byteStrings` (Gazette logs, read leniently): then they
+ * decode to byte strings, which encode back to the same bytes.
  */
-export function decodeRecordedOp(bytes: Uint8Array): RecordedOp {
-  const r = new OpReader(bytes);
+export function decodeRecordedOp(
+  bytes: Uint8Array,
+  options: { byteStrings?: boolean } = {},
+): RecordedOp {
+  const r = new OpReader(bytes, options.byteStrings === true);
   const end = bytes.length;
   const where = 'RecordedOp';
   let seqNo = 0;
@@ -573,6 +708,10 @@ export function decodeRecordedOp(bytes: Uint8Array): RecordedOp {
   let unlink: LinkOp | undefined;
   let write: WriteDraft | undefined;
   let property: Property | undefined;
+  let chmod: ChmodOp | undefined;
+  let truncate: TruncateOp | undefined;
+  let mkdir: DirectoryOp | undefined;
+  let rmdir: DirectoryOp | undefined;
   while (r.pos < end) {
     const key = r.key(end, where);
     switch (key) {
@@ -627,6 +766,32 @@ export function decodeRecordedOp(bytes: Uint8Array): RecordedOp {
       case 0x5a:
         log = r.string(end, where, 'log');
         break;
+      case CHMOD_KEY:
+        chmod = decodeChmod(r, r.fieldEnd(end, where, 'chmod'), chmod ?? { fnode: 0, mode: 0 });
+        break;
+      case TRUNCATE_KEY:
+        truncate = decodeTruncate(
+          r,
+          r.fieldEnd(end, where, 'truncate'),
+          truncate ?? { fnode: 0, length: 0 },
+        );
+        break;
+      case MKDIR_KEY:
+        mkdir = decodeDirectory(
+          r,
+          r.fieldEnd(end, where, 'mkdir'),
+          mkdir ?? { path: '', mode: 0 },
+          'RecordedOp.mkdir',
+        );
+        break;
+      case RMDIR_KEY:
+        rmdir = decodeDirectory(
+          r,
+          r.fieldEnd(end, where, 'rmdir'),
+          rmdir ?? { path: '', mode: 0 },
+          'RecordedOp.rmdir',
+        );
+        break;
       default:
         r.other(key, end, where, RECORDED_OP_FIELDS);
     }
@@ -640,6 +805,10 @@ export function decodeRecordedOp(bytes: Uint8Array): RecordedOp {
     op.write = payloadCrc32c === 0 ? { fnode, offset, length } : write;
   }
   if (property) op.property = property;
+  if (chmod) op.chmod = chmod;
+  if (truncate) op.truncate = truncate;
+  if (mkdir) op.mkdir = mkdir;
+  if (rmdir) op.rmdir = rmdir;
   if (r.unsafe !== undefined) checkInt64(op, r.unsafe);
   return op;
 }
@@ -659,6 +828,9 @@ function checkInt64(op: RecordedOp, exact: ReadonlyMap<string, string>): void {
     ['RecordedOp.write.fnode', op.write?.fnode],
     ['RecordedOp.write.offset', op.write?.offset],
     ['RecordedOp.write.length', op.write?.length],
+    ['RecordedOp.chmod.fnode', op.chmod?.fnode],
+    ['RecordedOp.truncate.fnode', op.truncate?.fnode],
+    ['RecordedOp.truncate.length', op.truncate?.length],
   ];
   for (const [field, value] of fields) {
     if (value !== undefined && Number.isNaN(value)) {

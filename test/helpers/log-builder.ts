@@ -342,6 +342,7 @@ export function spyFs(inner: TargetFs): {
     unlink: (p) => inner.unlink(p),
     rmdir: (p) => inner.rmdir(p),
     writeFile: (p, d, o) => inner.writeFile(p, d, o),
+    chmod: (p, m) => inner.chmod!(p, m),
     open: async (p, flags, mode) => {
       opened.push(p);
       const handle = await inner.open(p, flags, mode);
@@ -350,6 +351,7 @@ export function spyFs(inner: TargetFs): {
           writes.push({ path: p, bytes: buffer.slice(offset, offset + length), position });
           return handle.write(buffer, offset, length, position);
         },
+        truncate: (len) => handle.truncate!(len),
         close: () => handle.close(),
       };
     },

@@ -81,13 +81,13 @@ export interface ReplayedTree {
 
 /**
  * Applies ops to a plain model of the directory, as a Player would (creates, links, unlinks,
- * writes at offsets, properties), failing loudly on anything a consistent log cannot contain.
+ * writes at offsets, properties, truncations; modes and directories are not modelled), failing loudly on anything a consistent log cannot contain.
  */
 export function replayOps(entries: readonly RawLogEntry[]): ReplayedTree {
   const tree: ReplayedTree = { links: new Map(), contents: new Map(), properties: new Map() };
   const where = (e: RawLogEntry): string => `op SeqNo ${e.op.seqNo} at offset ${e.offset}`;
   for (const entry of entries) {
-    const { create, link, unlink, write, property } = entry.op;
+    const { create, link, unlink, write, property, truncate } = entry.op;
     if (create) {
       if (tree.links.has(create.path)) throw new Error(`${where(entry)}: create of existing path`);
       tree.links.set(create.path, entry.op.seqNo);
@@ -113,6 +113,12 @@ export function replayOps(entries: readonly RawLogEntry[]): ReplayedTree {
       tree.contents.set(write.fnode, next);
     } else if (property) {
       tree.properties.set(property.path, property.content);
+    } else if (truncate) {
+      const old = tree.contents.get(truncate.fnode);
+      if (old === undefined) throw new Error(`${where(entry)}: truncation of dead fnode`);
+      const next = new Uint8Array(truncate.length);
+      next.set(old.subarray(0, Math.min(old.length, truncate.length)));
+      tree.contents.set(truncate.fnode, next);
     }
   }
   return tree;

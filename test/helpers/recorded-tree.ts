@@ -37,6 +37,8 @@ export interface TreeSnapshot {
   modes: Map<string, number>;
   /** Directories, relative ('/a', '/a/b'). */
   dirs: string[];
+  /** Permission bits of each directory. */
+  dirModes: Map<string, number>;
   /** Hard-link groups (paths sharing an inode), each sorted, as sorted lists of paths. */
   links: string[][];
   /** Anything else (symlinks, FIFOs...). */
@@ -49,7 +51,14 @@ export async function snapshot(
   dir: string,
   skip: string[] = [],
 ): Promise<TreeSnapshot> {
-  const out: TreeSnapshot = { files: new Map(), modes: new Map(), dirs: [], links: [], other: [] };
+  const out: TreeSnapshot = {
+    files: new Map(),
+    modes: new Map(),
+    dirs: [],
+    dirModes: new Map(),
+    links: [],
+    other: [],
+  };
   const inodes = new Map<string, string[]>();
   const walk = async (rel: string): Promise<void> => {
     for (const entry of (await fs.readdir(dir + rel)).map(String).sort()) {
@@ -58,6 +67,7 @@ export async function snapshot(
       const st = await fs.lstat(dir + p);
       if (st.isDirectory()) {
         out.dirs.push(p);
+        out.dirModes.set(p, Number(st.mode) & 0o7777);
         await walk(p);
       } else if (st.isFile()) {
         out.files.set(p, Buffer.from(await fs.readFile(dir + p)).toString('hex'));
@@ -84,21 +94,19 @@ export function impliedDirs(files: Iterable<string>): string[] {
 }
 
 /**
- * The recovered tree equals the live one: same files and bytes, same hard-link groups, and the
- * directories the files imply (empty directories are not recorded yet). With `modes`, the same
- * permission bits too.
+ * The recovered tree equals the live one: same files and bytes, same hard-link groups, same
+ * directories (empty ones too: mkdir is recorded). With `modes`, the same permission bits of
+ * files and directories too.
  */
 export function assertRecovered(live: TreeSnapshot, recovered: TreeSnapshot, modes = true): void {
   assert.deepEqual(recovered.files, live.files, 'recovered files and bytes equal the live ones');
   assert.deepEqual(recovered.links, live.links, 'hard-link groups are the same');
-  assert.deepEqual(
-    recovered.dirs,
-    impliedDirs(live.files.keys()),
-    'directories are those of the files',
-  );
-  assert.ok(impliedDirs(live.files.keys()).every((d) => live.dirs.includes(d)));
+  assert.deepEqual(recovered.dirs, live.dirs, 'directories (empty ones too) are the same');
   assert.deepEqual(recovered.other, []);
-  if (modes) assert.deepEqual(recovered.modes, live.modes, 'permission bits are the same');
+  if (modes) {
+    assert.deepEqual(recovered.modes, live.modes, 'permission bits of files are the same');
+    assert.deepEqual(recovered.dirModes, live.dirModes, 'permission bits of directories too');
+  }
 }
 
 export interface RecordedEnv {
@@ -113,8 +121,11 @@ export interface RecordedEnv {
   readonly rfs: RecordedFs;
   /** A path nothing exists at yet. */
   fresh(label: string): string;
-  /** Plays the recorder's hints into a fresh directory (read-only finish) and returns it. */
-  recover(): Promise<string>;
+  /**
+   * Plays the recorder's hints (or, with `full`, the whole log from offset 0) into a fresh
+   * directory (read-only finish) and returns it.
+   */
+  recover(options?: { full?: boolean }): Promise<string>;
   /** Snapshot of a directory on this file system. */
   snapshot(dir: string): Promise<TreeSnapshot>;
   /** Recovers and asserts the recovered tree equals the live one. */
@@ -150,8 +161,9 @@ export async function recordedEnv(
     recorder,
     rfs,
     fresh: (label) => path.posix.join(root, `${label}-${++counter}`),
-    recover: async () => {
-      const hints = await recorder.buildHints();
+    recover: async (opts = {}) => {
+      const built = await recorder.buildHints();
+      const hints = opts.full === true ? { log: name, liveNodes: [], properties: [] } : built;
       const player = new Player({ fs: target });
       player.finishAtWriteHead();
       const out = env.fresh('recovered');
@@ -161,8 +173,11 @@ export async function recordedEnv(
     snapshot: (d) => snapshot(base, d),
     assertRecoversLive: async (opts = {}) => {
       assert.equal(recorder.failed, undefined, 'the recorder did not fail');
-      const out = await env.recover();
-      assertRecovered(await snapshot(base, dir), await snapshot(base, out), opts.modes ?? true);
+      const live = await snapshot(base, dir);
+      for (const full of [false, true]) {
+        const out = await env.recover({ full });
+        assertRecovered(live, await snapshot(base, out), opts.modes ?? true);
+      }
     },
     cleanup: async () => {
       await journal.close();

@@ -4,16 +4,116 @@
  * last sequence is unchanged). Bad URLs are usage errors (exit 2) with examples.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JetStreamJournal } from '../../src/journal/jetstream.js';
-import { JournalReadOnlyError } from '../../src/journal/errors.js';
+import { JournalReadOnlyError, RegisterMismatchError } from '../../src/journal/errors.js';
 import { KvHintsStore } from '../../src/kv-hints-store.js';
 import { parseHintsUrl, parseJournalUrl } from '../../src/cli/journal-url.js';
 import { UsageError } from '../../src/cli/args.js';
+import { FSM, RecordedFs, Recorder } from '../../src/index.js';
+import type { BaseFs } from '../../src/recorded-fs.js';
+import { FileJournal } from '../../src/journal/file.js';
+import type { Journal } from '../../src/journal/journal.js';
 import { run } from '../helpers/cli-run.js';
+import { snapshotTree } from '../crash/kill/tree.js';
 import { cluster } from './cluster.js';
+
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+/** A long-running `recoverylog ARGS` (from source), its output collected as it comes. */
+function startCli(...args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out.stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (out.stderr += c));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => resolve(code)),
+  );
+  return { child, out, exited };
+}
+
+/** Polls `check` until it returns true (or throws after `timeoutMs`, naming `what`). */
+async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const readText = (file: string): Promise<string> => readFile(file, 'utf8');
+
+/**
+ * Records a few files into `journal` through RecordedFs (in `src`), runs `play --follow` on
+ * `source` (the journal's flags) into `out`, records more while it follows, and checks that
+ * the follower applies them, stops on SIGTERM with 143 and leaves exactly the recorded tree.
+ */
+async function followScenario(journal: Journal, source: string[], src: string, out: string) {
+  await mkdir(src, { recursive: true });
+  const recorder = await Recorder.open({
+    journal,
+    fsm: new FSM({ log: journal.name, liveNodes: [], properties: [] }),
+    author: 0x5151,
+    dir: src,
+  });
+  const rfs = new RecordedFs(recorder, fsp as unknown as BaseFs);
+  await rfs.writeFile(`${src}/first.txt`, 'one\n');
+  await recorder.barrier();
+
+  const follower = startCli('play', ...source, '--dir', out, '--follow');
+  try {
+    await eventually('the follower to start tailing', async () =>
+      /following /.test(follower.out.stderr),
+    );
+    assert.equal(await readText(join(out, 'first.txt')), 'one\n', follower.out.stderr);
+
+    // New ops appear in place: creates in new directories, appends, links, renames, unlinks,
+    // a property.
+    await rfs.mkdir(`${src}/sub/deeper`, { recursive: true });
+    await rfs.writeFile(`${src}/sub/deeper/second.txt`, 'two\n');
+    await rfs.appendFile(`${src}/first.txt`, 'more\n');
+    await rfs.link(`${src}/first.txt`, `${src}/sub/first.link`);
+    await rfs.writeFile(`${src}/gone.txt`, 'soon gone');
+    await rfs.unlink(`${src}/gone.txt`);
+    await rfs.writeFile(`${src}/IDENTITY.tmp`, 'id-1\n');
+    await rfs.rename(`${src}/IDENTITY.tmp`, `${src}/IDENTITY`);
+    await rfs.writeFile(`${src}/big.bin`, Buffer.alloc(300_000, 9));
+    await recorder.barrier();
+    await eventually(
+      'the follower to apply the new ops',
+      async () =>
+        (await readText(join(out, 'IDENTITY'))) === 'id-1\n' &&
+        (await readFile(join(out, 'big.bin'))).equals(Buffer.alloc(300_000, 9)),
+    );
+    assert.equal(await readText(join(out, 'sub', 'deeper', 'second.txt')), 'two\n');
+    assert.equal(await readText(join(out, 'sub', 'first.link')), 'one\nmore\n');
+    assert.ok((await readdir(out)).includes('.fnodes'), 'the staging marker while following');
+
+    // A renamed-away file and an emptied directory go too.
+    await rfs.rename(`${src}/sub/deeper/second.txt`, `${src}/second.txt`);
+    await recorder.barrier();
+    await eventually(
+      'the rename to land',
+      async () => (await readText(join(out, 'second.txt'))) === 'two\n',
+    );
+
+    follower.child.kill('SIGTERM');
+    assert.equal(await follower.exited, 143, follower.out.stderr);
+    assert.match(follower.out.stdout, /followed .* more ops applied/);
+    assert.deepEqual(await readdir(out).then((names) => names.includes('.fnodes')), false);
+    const [got, want] = await Promise.all([snapshotTree(out), snapshotTree(src)]);
+    assert.deepEqual(got.entries, want.entries);
+  } finally {
+    follower.child.kill('SIGKILL');
+  }
+  return { recorder, rfs };
+}
 
 describe('CLI with --journal nats:// and --hints kv:// on a 3-node cluster', function () {
   this.timeout(60_000);
@@ -196,5 +296,91 @@ describe('CLI with --journal nats:// and --hints kv:// on a 3-node cluster', fun
     assert.equal(handed.code, 0, handed.stderr);
     assert.match(handed.stdout, /hand-off by author 4660/);
     assert.ok((await lastSeq(journalName)) > before, 'the hand-off was not appended');
+  });
+
+  it('play --journal nats:// --follow: a hot standby applies new ops in place until SIGTERM (143)', async function () {
+    const { urls } = await cluster();
+    const name = `cli/follow-${process.pid}`;
+    const journal = await JetStreamJournal.open(name, { servers: urls });
+    try {
+      const url = `nats://${hostList}/${name}`;
+      const { recorder, rfs } = await followScenario(
+        journal,
+        ['--journal', url],
+        join(tmp, 'follow-src'),
+        join(tmp, 'follow-out'),
+      );
+
+      // --until-handoff: the standby stops (0) once another writer takes the log over.
+      const out = join(tmp, 'follow-until');
+      const follower = startCli(
+        'play',
+        '--journal',
+        url,
+        '--dir',
+        out,
+        '--follow',
+        '--until-handoff',
+      );
+      await eventually('the second follower', async () => /following /.test(follower.out.stderr));
+      const handed = await run(
+        'play',
+        '--journal',
+        url,
+        '--dir',
+        join(tmp, 'follow-new-primary'),
+        '--handoff',
+        '4242',
+      );
+      assert.equal(handed.code, 0, handed.stderr);
+      assert.equal(await follower.exited, 0, follower.out.stderr);
+      assert.match(follower.out.stderr, /hand-off: author 4242 took/);
+      assert.match(follower.out.stdout, /stopped at a hand-off/);
+      // The old writer is fenced from now on.
+      await assert.rejects(async () => {
+        await rfs.writeFile(join(tmp, 'follow-src', 'late.txt'), 'late');
+        await recorder.barrier();
+      }, RegisterMismatchError);
+
+      // Usage: --follow excludes --handoff and --if-not-exists; --until-handoff needs --follow.
+      for (const args of [
+        ['--follow', '--handoff', '7'],
+        ['--follow', '--if-not-exists'],
+        ['--until-handoff'],
+      ]) {
+        const bad = await run('play', '--journal', url, '--dir', join(tmp, 'never'), ...args);
+        assert.equal(bad.code, 2, bad.stderr);
+      }
+    } finally {
+      await journal.close();
+    }
+  });
+
+  it('play --log DIR --follow tails a file journal the same way', async function () {
+    const logDir = join(tmp, 'follow-file-log');
+    const journal = await FileJournal.create(logDir, `cli/follow-file-${process.pid}`);
+    try {
+      const src = join(tmp, 'follow-file-src');
+      const out = join(tmp, 'follow-file-out');
+      await followScenario(journal, ['--log', logDir], src, out);
+
+      // A follower killed outright leaves its staging directory: the target is then marked
+      // unfinished (not taken for a restored tree, not reused without --force), and --force
+      // rebuilds it.
+      const killed = startCli('play', '--log', logDir, '--dir', out, '--follow', '--force');
+      await eventually('the follower to start', async () => /following /.test(killed.out.stderr));
+      killed.child.kill('SIGKILL');
+      await killed.exited;
+      assert.ok((await readdir(out)).includes('.fnodes'));
+      const refused = await run('play', '--log', logDir, '--dir', out, '--if-not-exists');
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /killed before it finished/);
+      const rebuilt = await run('play', '--log', logDir, '--dir', out, '--force');
+      assert.equal(rebuilt.code, 0, rebuilt.stderr);
+      const [got, want] = await Promise.all([snapshotTree(out), snapshotTree(src)]);
+      assert.deepEqual(got.entries, want.entries);
+    } finally {
+      await journal.close();
+    }
   });
 });

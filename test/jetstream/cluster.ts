@@ -4,7 +4,7 @@
  * by scripts/nats/cluster.mjs and stopped by PID in the root `after` hook (and again by run.sh's
  * exit trap, should this process die). Also the run's counters for the summary line.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, type ClusterHandle } from '../../scripts/nats/cluster.mjs';
@@ -12,9 +12,20 @@ import { startCluster, type ClusterHandle } from '../../scripts/nats/cluster.mjs
 let starting: Promise<ClusterHandle> | undefined;
 const dir = process.env.JETSTREAM_CLUSTER_DIR ?? mkdtempSync(join(tmpdir(), 'rl-jetstream-'));
 
-/** The cluster (started on first call). */
+/**
+ * The cluster (started on first call). A start that fails (stopped by startCluster itself) is
+ * retried once from scratch on new ports: on a machine shared with other clusters, forming the
+ * meta group can be slow, and a port picked as free can be taken before the node binds it.
+ */
 export function cluster(): Promise<ClusterHandle> {
-  starting ??= startCluster({ dir: join(dir, 'cluster'), sync: 'always' });
+  const where = join(dir, 'cluster');
+  starting ??= startCluster({ dir: where, sync: 'always', timeoutMs: 60_000 }).catch(
+    (error: unknown) => {
+      console.log(`      cluster start failed, retrying once: ${String(error).split('\n')[0]}`);
+      rmSync(where, { recursive: true, force: true });
+      return startCluster({ dir: where, sync: 'always', timeoutMs: 60_000 });
+    },
+  );
   return starting;
 }
 

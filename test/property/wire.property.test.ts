@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
@@ -341,6 +342,44 @@ const protoRoot = protobuf.loadSync(
   fileURLToPath(new URL('../../proto/recorded_op.proto', import.meta.url)),
 );
 const RefOp = protoRoot.lookupType('recoverylog.RecordedOp');
+/** The same schema with every string field as bytes: strings are Gazette's bytes. */
+const RefOpBytes = protobuf
+  .parse(
+    readFileSync(
+      fileURLToPath(new URL('../../proto/recorded_op.proto', import.meta.url)),
+      'utf8',
+    ).replace(/^(\s*)string(\s+\w+\s*=)/gm, '$1bytes$2'),
+  )
+  .root.resolveAll()
+  .lookupType('recoverylog.RecordedOp');
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/**
+ * Reference byte-string decoding, by another algorithm than byte-string.ts: at each byte, the
+ * shortest slice of 1-4 bytes a strict UTF-8 decoder accepts is one character; a byte starting
+ * none is escaped as U+DC00 + byte.
+ */
+function refByteString(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length;) {
+    let n = 1;
+    for (; n <= 4 && i + n <= bytes.length; n++) {
+      try {
+        out += fatalUtf8.decode(bytes.subarray(i, i + n));
+        break;
+      } catch {
+        // not a whole character yet
+      }
+    }
+    if (n > 4 || i + n > bytes.length) {
+      out += String.fromCharCode(0xdc00 + bytes[i]!);
+      i++;
+    } else {
+      i += n;
+    }
+  }
+  return out;
+}
 
 type Loose = Record<string, unknown>;
 const nonZero = (o: object): Loose =>
@@ -406,8 +445,8 @@ type Outcome = { ok: RecordedOp } | { error: string; field?: string; value?: str
 function refDecode(bytes: Uint8Array): Outcome {
   let m: Loose;
   try {
-    refCheck(RefOp, bytes);
-    m = RefOp.toObject(RefOp.decode(bytes), { longs: String }) as Loose;
+    refCheck(RefOpBytes, bytes);
+    m = RefOpBytes.toObject(RefOpBytes.decode(bytes), { longs: String }) as Loose;
   } catch {
     return { error: 'ProtoDecodeError' };
   }
@@ -416,7 +455,8 @@ function refDecode(bytes: Uint8Array): Outcome {
     if (!Number.isSafeInteger(Number(text))) throw { error: 'Int64RangeError', field, value: text };
     return Number(text);
   };
-  const str = (o: Loose, key: string): string => (o[key] as string | undefined) ?? '';
+  const str = (o: Loose, key: string): string =>
+    refByteString((o[key] as Uint8Array | undefined) ?? new Uint8Array(0));
   const u32 = (o: Loose, key: string): number => (o[key] as number | undefined) ?? 0;
   const sub = (key: string): Loose | undefined => m[key] as Loose | undefined;
   try {
@@ -454,7 +494,7 @@ function refDecode(bytes: Uint8Array): Outcome {
 
 function ourDecode(bytes: Uint8Array): Outcome {
   try {
-    return { ok: decodeRecordedOp(bytes) };
+    return { ok: decodeRecordedOp(bytes, { byteStrings: true }) };
   } catch (err) {
     if (err instanceof Int64RangeError)
       return { error: err.code, field: err.field, value: err.value };

@@ -139,6 +139,13 @@ describe('bench report', () => {
     assert.equal('met' in withVerdict(result()), false);
   });
 
+  it('a bound on max holds only when every run keeps it, not just the median', () => {
+    const bound = [{ on: 'max', op: '<=', threshold: 405_000 }] as const;
+    assert.equal(meetsTargets(result({ targets: bound, max: 405_000 })), true);
+    // The median (value 400,000) is within the bound; one run (410,000) is not.
+    assert.equal(meetsTargets(result({ targets: bound })), false);
+  });
+
   it('accepts a well-formed report and survives a JSON round trip', () => {
     const r = report([
       withVerdict(result({ targets: [{ on: 'ratio', op: '>=', threshold: 0.5 }] })),

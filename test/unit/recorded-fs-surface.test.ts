@@ -288,26 +288,28 @@ for (const kind of KINDS) {
       await env.assertRecoversLive();
     });
 
-    it('permissions the log cannot carry are refused before anything is touched (needs item 2)', async () => {
+    it('modes are recorded (item 2); ownership, times and symbolic links are refused untouched', async () => {
       await env.rfs.writeFile(p('f'), 'x');
       const refused = [
-        () => env.rfs.writeFile(p('secret'), 's', { mode: 0o600 }), // issue 9: recovered 0644
-        () => env.rfs.appendFile(p('secret'), 's', { mode: 0o600 }),
-        () => env.rfs.open(p('script'), 'w', 0o755),
-        () => env.rfs.open(p('script'), 'w', '755'),
-        () => env.rfs.mkdir(p('private'), { mode: 0o700 }),
-        () => env.rfs.mkdir(p('private'), 0o700),
-        () => env.rfs.chmod(p('f'), 0o755),
         () => env.rfs.chown(p('f'), 0, 0),
         () => env.rfs.utimes(p('f'), 1, 1),
         () => env.rfs.lutimes(p('f'), 1, 1),
         () => env.rfs.lchown(p('f'), 0, 0),
         () => env.rfs.symlink(p('f'), p('link')),
-        () => env.rfs.truncate(p('f'), 1),
-        () => withHandle((h) => h.chmod(0o700), 'f'),
+        () => withHandle((h) => h.chown(0, 0), 'f'),
+        () => withHandle((h) => h.utimes(1, 1), 'f'),
       ];
       for (const act of refused) await refusedUntouched(act, notSupported);
-      // The default mode itself is fine.
+      await env.rfs.writeFile(p('secret'), 's', { mode: 0o600 }); // issue 9: recovered 0644
+      await env.rfs.appendFile(p('secret2'), 's', { mode: 0o640 });
+      await (await env.rfs.open(p('script'), 'w', 0o755)).close();
+      await (await env.rfs.open(p('script2'), 'w', '751')).close();
+      await env.rfs.mkdir(p('private'), { mode: 0o700 });
+      await env.rfs.mkdir(p('private2'), 0o750);
+      await env.rfs.chmod(p('f'), 0o755);
+      await withHandle((h) => h.chmod(0o710), 'f');
+      await env.rfs.truncate(p('f'), 5);
+      // The default mode itself gives the default.
       await env.rfs.writeFile(p('g'), 'g', { mode: 0o666 });
       await env.rfs.mkdir(p('d'), { mode: 0o777 });
       await env.rfs.writeFile(p('d/h'), 'h');
@@ -335,18 +337,19 @@ for (const kind of KINDS) {
       await env.assertRecoversLive();
     });
 
-    it('directories: rm -r and rmdir of directories without recorded files pass through', async () => {
+    it('directories: mkdir, rmdir, rm -r and rename are recorded, full or empty (item 2)', async () => {
       await env.rfs.mkdir(p('empty/inner'), { recursive: true });
       await env.rfs.rm(p('empty'), { recursive: true });
       await env.rfs.mkdir(p('e2'));
       await env.rfs.rmdir(p('e2'));
+      await env.rfs.mkdir(p('kept/empty'), { recursive: true });
       await env.rfs.mkdir(p('full'));
       await env.rfs.writeFile(p('full/f'), 'f');
-      await refusedUntouched(() => env.rfs.rm(p('full'), { recursive: true }), notSupported);
-      await refusedUntouched(() => env.rfs.rename(p('full'), p('moved')), notSupported);
-      await assert.rejects(env.rfs.rm(p('full')), (e) => !(e instanceof NotSupportedError));
-      await env.rfs.unlink(p('full/f'));
       await env.rfs.rename(p('full'), p('moved'));
+      await assert.rejects(env.rfs.rm(p('moved')), (e) => !(e instanceof NotSupportedError));
+      await env.rfs.mkdir(p('gone/sub'), { recursive: true });
+      await env.rfs.writeFile(p('gone/sub/f'), 'f');
+      await env.rfs.rm(p('gone'), { recursive: true });
       await env.rfs.mkdir(env.dir, { recursive: true }); // The recorded directory itself.
       await env.assertRecoversLive();
     });
@@ -392,8 +395,13 @@ for (const kind of KINDS) {
       const read: Buffer[] = [];
       for await (const c of fs.createReadStream(p('cb/ws'))) read.push(c as Buffer);
       assert.equal(Buffer.concat(read).toString(), 'via a stream');
+      await cb<void>((done) => fs.chmod(p('cb/ws'), 0o700, done));
+      const fd2 = await cb<number>((done) => fs.open(p('cb/b'), 'r+', done));
+      await cb<void>((done) => fs.fchmod(fd2, 0o640, done));
+      await cb<void>((done) => fs.ftruncate(fd2, 3, done));
+      await cb<void>((done) => fs.close(fd2, done));
       await assert.rejects(
-        cb<void>((done) => fs.chmod(p('cb/ws'), 0o700, done)),
+        cb<void>((done) => fs.chown(p('cb/ws'), 0, 0, done)),
         notSupported,
       );
       await env.assertRecoversLive();

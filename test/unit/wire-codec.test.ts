@@ -260,9 +260,30 @@ describe('wire/codec: RecordedOp decoding rules', () => {
     expectDecodeError(fromHex('1d0102'));
   });
 
-  it('rejects invalid UTF-8 in strings, from a Uint8Array or a Buffer', () => {
+  it('rejects invalid UTF-8 in strings by default (damage in our logs), from a Uint8Array or a Buffer', () => {
     expectDecodeError(fromHex('2203 0a01ff'));
     assert.throws(() => decodeRecordedOp(Buffer.from('22030a01ff', 'hex')), ProtoDecodeError);
+  });
+
+  it('with byteStrings, keeps strings that are not UTF-8 exactly (Gazette logs, issue 9)', () => {
+    const opts = { byteStrings: true };
+    for (const bytes of [fromHex('2203 0a01ff'), Buffer.from('22030a01ff', 'hex')]) {
+      const decoded = decodeRecordedOp(bytes, opts);
+      assert.equal(decoded.create?.path, '\udcff');
+      assert.equal(Buffer.from(encodeRecordedOp(decoded)).toString('hex'), '22030a01ff');
+    }
+    // A valid character next to invalid bytes: each invalid byte escaped on its own.
+    const mixed = fromHex('2207 0a05 2fc3a9e0ff'); // "/é" then E0 FF
+    assert.equal(decodeRecordedOp(mixed, opts).create?.path, '/é\udce0\udcff');
+    assert.equal(
+      Buffer.from(encodeRecordedOp(decodeRecordedOp(mixed, opts))).toString('hex'),
+      '22070a052fc3a9e0ff',
+    );
+    // A lone surrogate that is not an escaped byte has no bytes: still refused.
+    assert.throws(
+      () => encodeRecordedOp(op({ seqNo: 1, create: { path: '/\ud800' } })),
+      MalformedStringError,
+    );
   });
 
   it('skips unknown fields of every wire type', () => {
