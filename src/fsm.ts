@@ -4,7 +4,7 @@
  * including the exact order of checks (it decides which error a bad op reports). Pure: no I/O.
  */
 import { randomInt } from 'node:crypto';
-import { RecoveryLogError } from './errors.js';
+import { codeOfClass, InvalidArgumentError, RecoveryLogError } from './errors.js';
 import { HintsValidationError, liveLogSegments } from './hints.js';
 import type { Registers } from './journal/journal.js';
 import { crc32cUpdate } from './wire/checksum.js';
@@ -42,8 +42,9 @@ export const FSM_ERROR_TEXT: Readonly<Record<FSMErrorCode, string>> = {
 export abstract class FSMError extends RecoveryLogError {
   declare readonly code: FSMErrorCode;
   readonly seqNo: number;
-  constructor(code: FSMErrorCode, seqNo: number, detail: string) {
-    super(code, `${FSM_ERROR_TEXT[code]} (${detail})`);
+  constructor(seqNo: number, detail: string) {
+    // Gazette's text for this error, found by the code the class gives it.
+    super(`${FSM_ERROR_TEXT[codeOfClass(new.target) as FSMErrorCode]} (${detail})`);
     this.seqNo = seqNo;
   }
 }
@@ -51,7 +52,7 @@ export abstract class FSMError extends RecoveryLogError {
 export class ErrWrongSeqNo extends FSMError {
   readonly expected: number;
   constructor(expected: number, got: number) {
-    super('ErrWrongSeqNo', got, `expected SeqNo ${expected}, got ${got}`);
+    super(got, `expected SeqNo ${expected}, got ${got}`);
     this.expected = expected;
   }
 }
@@ -61,7 +62,6 @@ export class ErrChecksumMismatch extends FSMError {
   readonly got: number;
   constructor(seqNo: number, expected: number, got: number) {
     super(
-      'ErrChecksumMismatch',
       seqNo,
       `SeqNo ${seqNo}: expected checksum ${hex32(expected)}, got ${hex32(got)}; the op does not ` +
         `continue the history applied so far`,
@@ -75,11 +75,7 @@ export class ErrNotHintedAuthor extends FSMError {
   readonly expected: Author;
   readonly got: Author;
   constructor(seqNo: number, expected: Author, got: Author) {
-    super(
-      'ErrNotHintedAuthor',
-      seqNo,
-      `SeqNo ${seqNo}: hints expect author ${expected}, got ${got}`,
-    );
+    super(seqNo, `SeqNo ${seqNo}: hints expect author ${expected}, got ${got}`);
     this.expected = expected;
     this.got = got;
   }
@@ -87,11 +83,7 @@ export class ErrNotHintedAuthor extends FSMError {
 
 export class ErrExpectedHintedFnode extends FSMError {
   constructor(seqNo: number) {
-    super(
-      'ErrExpectedHintedFnode',
-      seqNo,
-      `hints expect fnode ${seqNo} to be created at SeqNo ${seqNo}`,
-    );
+    super(seqNo, `hints expect fnode ${seqNo} to be created at SeqNo ${seqNo}`);
   }
 }
 
@@ -102,7 +94,7 @@ export class ErrExpectedHintedFnode extends FSMError {
 export class ErrFnodeNotTracked extends FSMError {
   readonly fnode: Fnode;
   constructor(seqNo: number, fnode: Fnode) {
-    super('ErrFnodeNotTracked', seqNo, `SeqNo ${seqNo}: fnode ${fnode} is not live`);
+    super(seqNo, `SeqNo ${seqNo}: fnode ${fnode} is not live`);
     this.fnode = fnode;
   }
 }
@@ -110,11 +102,7 @@ export class ErrFnodeNotTracked extends FSMError {
 export class ErrLinkExists extends FSMError {
   readonly path: string;
   constructor(seqNo: number, path: string, fnode: Fnode) {
-    super(
-      'ErrLinkExists',
-      seqNo,
-      `SeqNo ${seqNo}: ${JSON.stringify(path)} is already a link of fnode ${fnode}`,
-    );
+    super(seqNo, `SeqNo ${seqNo}: ${JSON.stringify(path)} is already a link of fnode ${fnode}`);
     this.path = path;
   }
 }
@@ -122,7 +110,7 @@ export class ErrLinkExists extends FSMError {
 export class ErrPropertyExists extends FSMError {
   readonly path: string;
   constructor(seqNo: number, path: string) {
-    super('ErrPropertyExists', seqNo, `SeqNo ${seqNo}: ${JSON.stringify(path)} is a property`);
+    super(seqNo, `SeqNo ${seqNo}: ${JSON.stringify(path)} is a property`);
     this.path = path;
   }
 }
@@ -131,11 +119,7 @@ export class ErrNoSuchLink extends FSMError {
   readonly path: string;
   readonly fnode: Fnode;
   constructor(seqNo: number, fnode: Fnode, path: string) {
-    super(
-      'ErrNoSuchLink',
-      seqNo,
-      `SeqNo ${seqNo}: fnode ${fnode} has no link ${JSON.stringify(path)}`,
-    );
+    super(seqNo, `SeqNo ${seqNo}: fnode ${fnode} has no link ${JSON.stringify(path)}`);
     this.path = path;
     this.fnode = fnode;
   }
@@ -510,23 +494,18 @@ function extendSegments(segments: Segment[], op: RecordedOp): Segment[] {
   return segments;
 }
 
-/** A value used as an Author (of a Recorder or a hand-off) that is not a uint32 other than 0. */
-export class InvalidAuthorError extends RecoveryLogError {
-  constructor(
-    readonly author: number,
-    role: string,
-  ) {
-    super(
-      'InvalidAuthor',
-      `invalid ${role} author ${String(author)}: an author is an integer in [1, 4294967295]; ` +
+/**
+ * Throws InvalidArgumentError (reason Author) unless `a` can be an Author: a uint32 other than 0
+ * (of a Recorder or a hand-off).
+ */
+export function checkAuthor(a: number, role: string): void {
+  if (!Number.isInteger(a) || a < 1 || a > 0xffffffff) {
+    throw new InvalidArgumentError(
+      'Author',
+      `invalid ${role} author ${String(a)}: an author is an integer in [1, 4294967295]; ` +
         'use newRandomAuthor() (one per process)',
     );
   }
-}
-
-/** Throws InvalidAuthorError unless `a` can be an Author. */
-export function checkAuthor(a: number, role: string): void {
-  if (!Number.isInteger(a) || a < 1 || a > 0xffffffff) throw new InvalidAuthorError(a, role);
 }
 
 /** A random Author in [1, 2^32 - 2] from a cryptographic source (0 is never an author). */

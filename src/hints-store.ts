@@ -14,7 +14,6 @@ export class StoredHintsError extends RecoveryLogError {
     options?: { cause?: unknown },
   ) {
     super(
-      'InvalidStoredHints',
       `hints file ${file}: ${detail}. Remove or replace this file; ` +
         'recovery falls back to the next backup, or to replaying the log from offset 0.',
       options,
@@ -29,7 +28,6 @@ export class HintsWriteError extends RecoveryLogError {
     cause: unknown,
   ) {
     super(
-      'HintsWriteFailed',
       `could not store hints as ${file} (${cause instanceof Error ? cause.message : String(cause)}). ` +
         'The previously stored hints are unchanged; fix the storage and store them again.',
       { cause },

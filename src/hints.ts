@@ -14,7 +14,7 @@ import {
   validateSegment,
 } from './segment.js';
 import { decodeFSMHints, encodeFSMHints } from './wire/codec.js';
-import { MalformedStringError } from './wire/errors.js';
+import { malformedString } from './wire/errors.js';
 import type {
   DirectoryOp,
   Fnode,
@@ -27,7 +27,7 @@ import type {
 /** Hints are structurally valid but describe an impossible or inconsistent history. */
 export class HintsValidationError extends RecoveryLogError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('InvalidHints', message, options);
+    super(message, options);
   }
 }
 
@@ -39,7 +39,6 @@ export class HintsDecodeError extends RecoveryLogError {
   readonly field: string | undefined;
   constructor(format: HintsFormat, detail: string, options?: { cause?: unknown; field?: string }) {
     super(
-      'InvalidHints',
       `cannot decode ${format} FSMHints: ${detail}; the stored hints are corrupt or were not ` +
         `written by a recoverylog writer: restore them from the backup hints, or play the log ` +
         `without hints (from offset 0)`,
@@ -169,7 +168,7 @@ function goJSONString(s: string, field: string): string {
           out += `\\u${c.toString(16)}`;
           continue;
         }
-        throw new MalformedStringError(field, `lone UTF-16 surrogate at index ${i}`);
+        throw malformedString(field, `lone UTF-16 surrogate at index ${i}`);
       }
       out += c === 0x2028 ? '\\u2028' : c === 0x2029 ? '\\u2029' : s[i]!;
       continue;

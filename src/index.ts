@@ -6,8 +6,15 @@
  * Recovering: new Player().play({ hints, dir, journals }), from hints kept in a HintsStore.
  */
 
-// Errors: every error thrown on purpose extends RecoveryLogError and has a stable `code`.
-export { RecoveryLogError } from './errors.js';
+// Errors: every error thrown on purpose extends RecoveryLogError and has a stable `code` (the
+// class name minus `Error`; README.md's "Errors" table lists them all).
+export {
+  AbortedError,
+  INVALID_ARGUMENT_REASONS,
+  InvalidArgumentError,
+  RecoveryLogError,
+  type InvalidArgumentReason,
+} from './errors.js';
 
 // Wire format: shapes, codecs, framing, checksums.
 export type {
@@ -52,14 +59,7 @@ export {
   type NextOptions,
 } from './wire/framing.js';
 export { crc32c, crc32cUpdate } from './crc32c.js';
-export {
-  FrameDecoderUsageError,
-  Int64RangeError,
-  MalformedStringError,
-  ProtoDecodeError,
-  Uint32RangeError,
-  UnexpectedEOFError,
-} from './wire/errors.js';
+export { Int64RangeError, ProtoDecodeError, UnexpectedEOFError } from './wire/errors.js';
 
 // FSM, segments and hints.
 export {
@@ -76,7 +76,6 @@ export {
   FSM_ERROR_TEXT,
   FSMError,
   checkAuthor,
-  InvalidAuthorError,
   newRandomAuthor,
   type FnodeState,
   type FSMErrorCode,
@@ -84,7 +83,6 @@ export {
 export {
   describeSegment,
   SegmentConsistencyError,
-  SegmentRangeError,
   SegmentSet,
   SegmentValidationError,
   validateSegment,
@@ -120,9 +118,7 @@ export type {
 } from './journal/journal.js';
 export {
   FileJournal,
-  InvalidAppendError,
   InvalidJournalNameError,
-  InvalidOffsetError,
   JournalAppendAbortedError,
   JournalClosedError,
   JournalContendedError,
@@ -177,20 +173,13 @@ export {
 export {
   FsmJournalMismatchError,
   FsmRejectedOpError,
-  InvalidPropertyPathError,
-  InvalidRecorderDirError,
-  InvalidWriteError,
-  MissingPropertyContentError,
   NotSupportedError,
   PathExistsError,
-  PathOutsideDirError,
   PropertyNotUtf8Error,
-  PropertyPathMisuseError,
   RecorderAbortedError,
   UnfinishedPlaybackError,
   UnknownFnodeError,
   UnknownPathError,
-  InvalidRerecordPolicyError,
   UntrackedFileError,
   WriteHeadRegressionError,
 } from './recorder-errors.js';
@@ -220,13 +209,11 @@ export {
 export {
   CorruptLogError,
   CorruptPayloadError,
-  HandoffAlreadyRequestedError,
   LocalFsError,
   nodeTargetFs,
   PlaybackAbortedError,
   Player,
   PlayerInvariantError,
-  PlayerReusedError,
   PossibleDataLossError,
   STAGING_DIR,
   UnsafePathError,

@@ -57,7 +57,6 @@ export class HintsRegressionError extends RecoveryLogError {
   readonly storedWriteHead: number;
   constructor(where: string, log: string, writeHead: number, stored: number, slot: string) {
     super(
-      'HintsRegression',
       `${where}: refusing to store hints of log ${JSON.stringify(log)} built at write head ` +
         `${writeHead}: the store already holds hints of that log at write head ${stored} ` +
         `(${slot}). Storing them would make recovery go backwards; the writer is probably a ` +

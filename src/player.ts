@@ -6,7 +6,7 @@
  */
 import { notePlayedThrough } from './fsm-position.js';
 import type { JournalResolver } from './journal/journal.js';
-import { PlayerReusedError } from './player/errors.js';
+import { playerReused } from './player/errors.js';
 import { HandoffMailbox } from './player/handoff.js';
 import {
   Playback,
@@ -106,7 +106,7 @@ export class Player {
    * grown past it (another writer appended since), instead of forking the history.
    */
   async play(args: PlayArgs): Promise<PlayResult> {
-    if (this.#started) throw new PlayerReusedError();
+    if (this.#started) throw playerReused();
     this.#started = true;
     const o = this.#options;
     // The furthest offset of the hints' log read. Reads may run past the last applied op (a

@@ -1,4 +1,4 @@
-import { RecoveryLogError } from './errors.js';
+import { AbortedError, InvalidArgumentError, RecoveryLogError } from './errors.js';
 
 /**
  * Errors of the Recorder and of RecordedFs. A Recorder that throws one of the "inconsistency"
@@ -8,45 +8,31 @@ import { RecoveryLogError } from './errors.js';
  */
 
 /** The Recorder's directory is not an absolute, clean POSIX path. */
-export class InvalidRecorderDirError extends RecoveryLogError {
-  readonly dir: string;
-  constructor(dir: string) {
-    super(
-      'InvalidRecorderDirError',
-      `recorder directory ${JSON.stringify(dir)} must be an absolute, clean POSIX path ` +
-        `(no "//", ".", ".." or trailing "/"), e.g. "/var/lib/app/db"`,
-    );
-    this.dir = dir;
-  }
+export function invalidRecorderDir(dir: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'RecorderDir',
+    `recorder directory ${JSON.stringify(dir)} must be an absolute, clean POSIX path ` +
+      `(no "//", ".", ".." or trailing "/"), e.g. "/var/lib/app/db"`,
+  );
 }
 
 /** A path handed to the Recorder is not a file path strictly below its directory. */
-export class PathOutsideDirError extends RecoveryLogError {
-  readonly path: string;
-  readonly dir: string;
-  constructor(path: string, dir: string) {
-    super(
-      'PathOutsideDirError',
-      `path ${JSON.stringify(path)} is not a file below the recorded directory ` +
-        `${JSON.stringify(dir)}; only files under that directory can be recorded (pass absolute ` +
-        `paths such as ${JSON.stringify(dir === '/' ? '/file' : dir + '/file')})`,
-    );
-    this.path = path;
-    this.dir = dir;
-  }
+export function pathOutsideDir(path: string, dir: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'PathOutsideDir',
+    `path ${JSON.stringify(path)} is not a file below the recorded directory ` +
+      `${JSON.stringify(dir)}; only files under that directory can be recorded (pass absolute ` +
+      `paths such as ${JSON.stringify(dir === '/' ? '/file' : dir + '/file')})`,
+  );
 }
 
 /** A property path (e.g. /IDENTITY) was used in a way properties cannot be recorded. */
-export class PropertyPathMisuseError extends RecoveryLogError {
-  readonly path: string;
-  constructor(path: string, what: string) {
-    super(
-      'PropertyPathMisuseError',
-      `cannot ${what} ${JSON.stringify(path)}: it is a property path, which can only be ` +
-        `created or replaced by renaming a complete file onto it`,
-    );
-    this.path = path;
-  }
+export function propertyPathMisuse(path: string, what: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'PropertyPathMisuse',
+    `cannot ${what} ${JSON.stringify(path)}: it is a property path, which can only be ` +
+      `created or replaced by renaming a complete file onto it`,
+  );
 }
 
 /** The operation names a path the Recorder does not know (it never saw it created). */
@@ -54,7 +40,6 @@ export class UnknownPathError extends RecoveryLogError {
   readonly path: string;
   constructor(path: string, what: string, log: string) {
     super(
-      'UnknownPathError',
       `cannot record ${what} of ${JSON.stringify(path)}: the recorder of log ${JSON.stringify(log)} ` +
         `has no file at that path (it was never recorded as created); the recording no longer ` +
         `matches the directory: rebuild the directory from the log and start a new recorder`,
@@ -68,7 +53,6 @@ export class PathExistsError extends RecoveryLogError {
   readonly path: string;
   constructor(path: string, what: string, log: string) {
     super(
-      'PathExistsError',
       `cannot record ${what} of ${JSON.stringify(path)}: the recorder of log ${JSON.stringify(log)} ` +
         `already has a file at that path; the recording no longer matches the directory`,
     );
@@ -81,7 +65,6 @@ export class UnknownFnodeError extends RecoveryLogError {
   readonly fnode: number;
   constructor(fnode: number, log: string, what = 'a write to') {
     super(
-      'UnknownFnodeError',
       `cannot record ${what} fnode ${fnode}: it is not a live file of the recorder of log ` +
         `${JSON.stringify(log)} (never created, or every link to it was removed)`,
     );
@@ -90,30 +73,23 @@ export class UnknownFnodeError extends RecoveryLogError {
 }
 
 /** A write's offset is not a non-negative safe integer, or the write would end beyond one. */
-export class InvalidWriteError extends RecoveryLogError {
-  constructor(detail: string) {
-    super('InvalidWriteError', `cannot record write: ${detail}`);
-  }
+export function invalidWrite(detail: string): InvalidArgumentError {
+  return new InvalidArgumentError('WriteRange', `cannot record write: ${detail}`);
 }
 
 /** A rename onto a property path was recorded without the renamed file's content. */
-export class MissingPropertyContentError extends RecoveryLogError {
-  readonly path: string;
-  constructor(path: string) {
-    super(
-      'MissingPropertyContentError',
-      `renaming onto property path ${JSON.stringify(path)} records the file's content: read the ` +
-        `source file and pass its content (a string) to recordRename`,
-    );
-    this.path = path;
-  }
+export function missingPropertyContent(path: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'PropertyContentMissing',
+    `renaming onto property path ${JSON.stringify(path)} records the file's content: read the ` +
+      `source file and pass its content (a string) to recordRename`,
+  );
 }
 
 /** The FSM refused an op the Recorder sequenced: the Recorder and its FSM disagree. */
 export class FsmRejectedOpError extends RecoveryLogError {
   constructor(op: string, log: string, cause: unknown) {
     super(
-      'FsmRejectedOpError',
       `the FSM rejected recorded op ${op} for log ${JSON.stringify(log)}: ` +
         `${cause instanceof Error ? cause.message : String(cause)}; the recorder stopped ` +
         `(was it given an FSM that still has unplayed hints, or one shared with another writer?)`,
@@ -129,7 +105,6 @@ export class FsmRejectedOpError extends RecoveryLogError {
 export class WriteHeadRegressionError extends RecoveryLogError {
   constructor(log: string, writeHead: number, begin: number, end: number) {
     super(
-      'WriteHeadRegressionError',
       `journal ${JSON.stringify(log)} committed an append at [${begin}, ${end}) although it had ` +
         `already acknowledged bytes up to offset ${writeHead}: acknowledged data was lost ` +
         `(storage rolled back?); stop and recover from the log`,
@@ -138,10 +113,10 @@ export class WriteHeadRegressionError extends RecoveryLogError {
 }
 
 /** A wait (barrier, hints) was cancelled through an AbortSignal. Recorded ops stay recorded. */
-export class RecorderAbortedError extends RecoveryLogError {
+export class RecorderAbortedError extends AbortedError {
   constructor(what: string, reason: unknown) {
-    // Same code as the journal's abort errors: callers switch on 'Aborted' whatever aborted.
-    super('Aborted', `${what} was aborted; operations recorded so far are still being appended`, {
+    // An AbortedError like the journal's: callers catch `instanceof AbortedError` whatever aborted.
+    super(`${what} was aborted; operations recorded so far are still being appended`, {
       cause: reason,
     });
   }
@@ -154,10 +129,7 @@ export class RecorderAbortedError extends RecoveryLogError {
 export class NotSupportedError extends RecoveryLogError {
   readonly operation: string;
   constructor(operation: string, detail: string) {
-    super(
-      'NotSupported',
-      `${operation} is not supported on a recorded directory: ${detail}; nothing was changed`,
-    );
+    super(`${operation} is not supported on a recorded directory: ${detail}; nothing was changed`);
     this.operation = operation;
   }
 }
@@ -170,7 +142,6 @@ export class UntrackedFileError extends RecoveryLogError {
   readonly path: string;
   constructor(path: string, what: string) {
     super(
-      'UntrackedFileError',
       `cannot ${what} ${JSON.stringify(path)}: the file exists but was never recorded (created ` +
         `outside RecordedFs?); recreate it through RecordedFs (e.g. writeFile) first`,
     );
@@ -183,7 +154,6 @@ export class PropertyNotUtf8Error extends RecoveryLogError {
   readonly path: string;
   constructor(source: string, target: string) {
     super(
-      'PropertyNotUtf8Error',
       `cannot rename ${JSON.stringify(source)} onto property path ${JSON.stringify(target)}: its ` +
         `content is not valid UTF-8 and would be altered by recording it as a property; nothing ` +
         `was renamed`,
@@ -196,7 +166,6 @@ export class PropertyNotUtf8Error extends RecoveryLogError {
 export class UnfinishedPlaybackError extends RecoveryLogError {
   constructor(log: string) {
     super(
-      'UnfinishedPlaybackError',
       `cannot record into ${JSON.stringify(log)}: the FSM still has hinted segments or files ` +
         `that playback has not reached; finish playback (to the write head) before recording`,
     );
@@ -204,14 +173,12 @@ export class UnfinishedPlaybackError extends RecoveryLogError {
 }
 
 /** A configured property path is not a clean relative path with a leading '/'. */
-export class InvalidPropertyPathError extends RecoveryLogError {
-  constructor(path: string) {
-    super(
-      'InvalidPropertyPathError',
-      `property path ${JSON.stringify(path)} must be a clean path relative to the recorded ` +
-        `directory, with a leading '/', e.g. "/IDENTITY"`,
-    );
-  }
+export function invalidPropertyPath(path: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'PropertyPath',
+    `property path ${JSON.stringify(path)} must be a clean path relative to the recorded ` +
+      `directory, with a leading '/', e.g. "/IDENTITY"`,
+  );
 }
 
 /**
@@ -227,7 +194,6 @@ export class FsmJournalMismatchError extends RecoveryLogError {
   readonly playedThrough: number | undefined;
   constructor(log: string, head: number, playedThrough: number | undefined, detail: string) {
     super(
-      'FsmJournalMismatch',
       `cannot record into ${JSON.stringify(log)}: ${detail}; recording would fork the log and ` +
         `playback would drop one writer's ops. Play the log to its write head (a Player with ` +
         `injectHandoff(author)) and open the Recorder with that result's FSM; a new FSM can only ` +
@@ -240,8 +206,6 @@ export class FsmJournalMismatchError extends RecoveryLogError {
 }
 
 /** A re-record policy (RecordedFs option `rerecord`) or request with an unusable value. */
-export class InvalidRerecordPolicyError extends RecoveryLogError {
-  constructor(detail: string) {
-    super('InvalidRerecordPolicy', `invalid re-record policy: ${detail}`);
-  }
+export function invalidRerecordPolicy(detail: string): InvalidArgumentError {
+  return new InvalidArgumentError('RerecordPolicy', `invalid re-record policy: ${detail}`);
 }

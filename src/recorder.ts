@@ -20,14 +20,14 @@ import type { AppendOptions, AppendResult, Journal } from './journal/journal.js'
 import {
   FsmJournalMismatchError,
   FsmRejectedOpError,
-  InvalidPropertyPathError,
-  InvalidRecorderDirError,
-  InvalidWriteError,
-  MissingPropertyContentError,
+  invalidPropertyPath,
+  invalidRecorderDir,
+  invalidWrite,
+  missingPropertyContent,
   PathExistsError,
-  PathOutsideDirError,
+  pathOutsideDir,
   PropertyNotUtf8Error,
-  PropertyPathMisuseError,
+  propertyPathMisuse,
   RecorderAbortedError,
   UnfinishedPlaybackError,
   UnknownFnodeError,
@@ -166,12 +166,12 @@ export class Recorder {
    */
   static async open(options: RecorderOptions): Promise<Recorder> {
     const { dir, author, fsm, journal } = options;
-    if (!isCleanAbsoluteDir(dir)) throw new InvalidRecorderDirError(dir);
+    if (!isCleanAbsoluteDir(dir)) throw invalidRecorderDir(dir);
     checkAuthor(author, 'recorder');
     if (fsm.hasRemainingHints()) throw new UnfinishedPlaybackError(journal.name);
     for (const p of options.propertyPaths ?? []) {
       if (!p.startsWith('/') || posix.normalize(p) !== p || p.endsWith('/')) {
-        throw new InvalidPropertyPathError(p);
+        throw invalidPropertyPath(p);
       }
     }
 
@@ -217,14 +217,15 @@ export class Recorder {
 
   /**
    * The recorded form ('/rel/path') of an absolute path under the directory. Throws
-   * PathOutsideDirError for anything else (relative paths, the directory itself, paths outside).
+   * InvalidArgumentError (reason PathOutsideDir) for anything else (relative paths, the
+   * directory itself, paths outside).
    */
   relativePath(path: string): string {
-    if (!posix.isAbsolute(path)) throw new PathOutsideDirError(path, this.#dir);
+    if (!posix.isAbsolute(path)) throw pathOutsideDir(path, this.#dir);
     const clean = posix.normalize(path);
     const prefix = this.#dir === '/' ? '/' : this.#dir + '/';
     if (!clean.startsWith(prefix) || clean.length === prefix.length || clean.endsWith('/')) {
-      throw new PathOutsideDirError(path, this.#dir);
+      throw pathOutsideDir(path, this.#dir);
     }
     return '/' + clean.slice(prefix.length);
   }
@@ -263,7 +264,7 @@ export class Recorder {
   recordOpenFile(path: string, flags: OpenFileFlags): Fnode {
     return this.#guard(() => {
       const rel = this.relativePath(path);
-      if (this.#isProperty(rel)) throw new PropertyPathMisuseError(rel, 'open for writing');
+      if (this.#isProperty(rel)) throw propertyPathMisuse(rel, 'open for writing');
       const existing = this.#fsm.links.get(rel);
       if (existing === undefined && flags.create !== true) {
         throw new UnknownPathError(rel, 'an open without create', this.#journal.name);
@@ -297,10 +298,10 @@ export class Recorder {
     this.#guard(() => {
       if (!this.#fsm.liveNodes.has(fnode)) throw new UnknownFnodeError(fnode, this.#journal.name);
       if (!Number.isSafeInteger(offset) || offset < 0) {
-        throw new InvalidWriteError(`offset ${offset} is not a non-negative integer`);
+        throw invalidWrite(`offset ${offset} is not a non-negative integer`);
       }
       if (!Number.isSafeInteger(offset + data.length)) {
-        throw new InvalidWriteError(`offset ${offset} + length ${data.length} is too large`);
+        throw invalidWrite(`offset ${offset} + length ${data.length} is too large`);
       }
       const write = { fnode, offset, length: data.length, payloadCrc32c: 0 };
       if (data.length > 0) write.payloadCrc32c = crc32c(data);
@@ -326,7 +327,7 @@ export class Recorder {
   recordRemove(path: string): void {
     this.#guard(() => {
       const rel = this.relativePath(path);
-      if (this.#isProperty(rel)) throw new PropertyPathMisuseError(rel, 'remove');
+      if (this.#isProperty(rel)) throw propertyPathMisuse(rel, 'remove');
       const fnode = this.#known(rel, 'removal');
       this.#sequence([{ unlink: { fnode, path: rel } }]);
     });
@@ -337,8 +338,8 @@ export class Recorder {
     this.#guard(() => {
       const from = this.relativePath(src);
       const to = this.relativePath(target);
-      if (this.#isProperty(to)) throw new PropertyPathMisuseError(to, 'link onto');
-      if (this.#isProperty(from)) throw new PropertyPathMisuseError(from, 'link from');
+      if (this.#isProperty(to)) throw propertyPathMisuse(to, 'link onto');
+      if (this.#isProperty(from)) throw propertyPathMisuse(from, 'link from');
       const fnode = this.#known(from, 'a link');
       if (this.#fsm.links.has(to)) throw new PathExistsError(to, 'a link', this.#journal.name);
       this.#sequence([{ link: { fnode, path: to } }]);
@@ -355,11 +356,11 @@ export class Recorder {
     this.#guard(() => {
       const from = this.relativePath(src);
       const to = this.relativePath(target);
-      if (this.#isProperty(from)) throw new PropertyPathMisuseError(from, 'rename');
+      if (this.#isProperty(from)) throw propertyPathMisuse(from, 'rename');
       const fnode = this.#known(from, 'a rename');
       if (from === to) return;
       const toProperty = this.#isProperty(to);
-      if (toProperty && propertyContent === undefined) throw new MissingPropertyContentError(to);
+      if (toProperty && propertyContent === undefined) throw missingPropertyContent(to);
       if (toProperty && !isWellFormedUtf16(propertyContent!)) {
         throw new PropertyNotUtf8Error(from, to);
       }
@@ -453,7 +454,7 @@ export class Recorder {
         throw new UnknownFnodeError(fnode, this.#journal.name, 'a truncation of');
       }
       if (!Number.isSafeInteger(length) || length < 0) {
-        throw new InvalidWriteError(`truncation length ${length} is not a non-negative integer`);
+        throw invalidWrite(`truncation length ${length} is not a non-negative integer`);
       }
       this.#sequence([{ truncate: { fnode, length } }]);
     });
@@ -484,13 +485,13 @@ export class Recorder {
   /**
    * Records the recursive removal of the directory at `path`: every file link and recorded
    * directory under it, in one append. A property under it cannot be removed
-   * (PropertyPathMisuseError).
+   * (InvalidArgumentError, reason PropertyPathMisuse).
    */
   recordRemoveTree(path: string): void {
     this.#guard(() => {
       const rel = this.relativePath(path);
       const property = propertyUnder(this.#fsm, rel);
-      if (property !== undefined) throw new PropertyPathMisuseError(property, 'remove');
+      if (property !== undefined) throw propertyPathMisuse(property, 'remove');
       const ops = removeTreeOps(this.#fsm, rel);
       if (ops.length > 0) this.#sequence(ops);
     });
@@ -507,7 +508,7 @@ export class Recorder {
       const to = this.relativePath(target);
       if (from === to) return;
       const property = propertyUnder(this.#fsm, from);
-      if (property !== undefined) throw new PropertyPathMisuseError(property, 'rename');
+      if (property !== undefined) throw propertyPathMisuse(property, 'rename');
       if (this.#fsm.links.has(to) || this.#isProperty(to)) {
         throw new PathExistsError(to, 'a directory rename onto', this.#journal.name);
       }
@@ -804,7 +805,7 @@ function checkFsmContinuesJournal(fsm: FSM, log: string, head: number): void {
 /** The permission bits of a mode or st_mode (setuid, setgid, sticky and rwx for all). */
 function permissionBits(mode: number): number {
   if (!Number.isInteger(mode) || mode < 0 || mode > 0xffffffff) {
-    throw new InvalidWriteError(`mode ${mode} is not an unsigned 32-bit integer`);
+    throw invalidWrite(`mode ${mode} is not an unsigned 32-bit integer`);
   }
   return mode & 0o7777;
 }

@@ -11,7 +11,7 @@
  * them. It costs one copy of the file's bytes in the log.
  */
 import type { FSM } from './fsm.js';
-import { InvalidRerecordPolicyError } from './recorder-errors.js';
+import { invalidRerecordPolicy } from './recorder-errors.js';
 import type { Fnode } from './wire/types.js';
 
 /**
@@ -68,11 +68,11 @@ export function pinningFiles(fsm: FSM, log: string, below: number): PinningFile[
   return found.sort((a, b) => a.firstOffset - b.firstOffset || a.fnode - b.fnode);
 }
 
-/** `policy` with its defaults; throws InvalidRerecordPolicyError for unusable values. */
+/** `policy` with its defaults; throws InvalidArgumentError (reason RerecordPolicy) for unusable values. */
 export function checkRerecordPolicy(policy: RerecordPolicy): Required<RerecordPolicy> {
   const { maxPinnedBytes, maxFilesPerRun = DEFAULT_RERECORD_FILES_PER_RUN } = policy;
   if (!Number.isSafeInteger(maxPinnedBytes) || maxPinnedBytes < 0) {
-    throw new InvalidRerecordPolicyError(
+    throw invalidRerecordPolicy(
       `maxPinnedBytes must be a non-negative integer, got ${String(maxPinnedBytes)}`,
     );
   }
@@ -80,12 +80,10 @@ export function checkRerecordPolicy(policy: RerecordPolicy): Required<RerecordPo
   return { maxPinnedBytes, maxFilesPerRun };
 }
 
-/** Throws InvalidRerecordPolicyError unless `value` is a positive integer. */
+/** Throws InvalidArgumentError (reason RerecordPolicy) unless `value` is a positive integer. */
 export function checkMaxFiles(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidRerecordPolicyError(
-      `${name} must be a positive integer, got ${String(value)}`,
-    );
+    throw invalidRerecordPolicy(`${name} must be a positive integer, got ${String(value)}`);
   }
 }
 

@@ -5,7 +5,7 @@
  * reduction rules below are Gazette's (`consumer/recoverylog/segment.go`), in the same order,
  * because their order decides which error a given inconsistency reports. Pure: no I/O.
  */
-import { RecoveryLogError } from './errors.js';
+import { InvalidArgumentError, RecoveryLogError } from './errors.js';
 import { journalNameProblem } from './journal-name.js';
 import type { Segment } from './wire/types.js';
 
@@ -19,7 +19,7 @@ export class SegmentValidationError extends RecoveryLogError {
   readonly context: readonly string[];
   readonly segment: Readonly<Segment>;
   constructor(problem: string, segment: Segment, context: readonly string[] = []) {
-    super('ValidationError', context.length ? `${context.join('.')}: ${problem}` : problem);
+    super(context.length ? `${context.join('.')}: ${problem}` : problem);
     this.problem = problem;
     this.context = context;
     this.segment = { ...segment };
@@ -34,7 +34,7 @@ export class SegmentConsistencyError extends RecoveryLogError {
   readonly a: Readonly<Segment>;
   readonly b: Readonly<Segment>;
   constructor(what: string, a: Segment, b: Segment) {
-    super('SegmentConsistency', `${what}: ${describeSegment(a)} vs ${describeSegment(b)}`);
+    super(`${what}: ${describeSegment(a)} vs ${describeSegment(b)}`);
     this.a = { ...a };
     this.b = { ...b };
   }
@@ -44,10 +44,8 @@ export class SegmentConsistencyError extends RecoveryLogError {
  * `SegmentSet.intersect` was called with arguments it cannot answer: a reversed offset range, or
  * a log that some member of the set is not in (Gazette panics in both cases).
  */
-export class SegmentRangeError extends RecoveryLogError {
-  constructor(message: string) {
-    super('InvalidSegmentRange', message);
-  }
+export function segmentRange(message: string): InvalidArgumentError {
+  return new InvalidArgumentError('SegmentRange', message);
 }
 
 /** Marker returned by `reduceSegment` when two consistent segments cannot be merged into one. */
@@ -212,7 +210,7 @@ export class SegmentSet implements Iterable<Readonly<Segment>> {
    */
   intersect(log: string, firstOffset: number, lastOffset: number): Readonly<Segment>[] {
     if (lastOffset < firstOffset) {
-      throw new SegmentRangeError(
+      throw segmentRange(
         `invalid range: lastOffset ${lastOffset} < firstOffset ${firstOffset}; pass an ordered ` +
           `[firstOffset, lastOffset) range`,
       );
@@ -220,7 +218,7 @@ export class SegmentSet implements Iterable<Readonly<Segment>> {
     const s = this.#segments;
     for (const m of s) {
       if (m.log !== log) {
-        throw new SegmentRangeError(
+        throw segmentRange(
           `segment.Log != log: cannot intersect offsets of log ${JSON.stringify(log)} with ` +
             `${describeSegment(m)}; intersect only sets whose segments are all in that log`,
         );

@@ -2,12 +2,12 @@ import { RecoveryLogError } from '../errors.js';
 import type { VerbContext } from './signals.js';
 
 /**
- * The command line was wrong (unknown verb or flag, missing value): exit status 2. Subclasses
- * for a specific mistake give it a code of its own.
+ * The command line was wrong (unknown verb or flag, missing value): exit status 2. Its code is
+ * `Usage`; a subclass for a specific mistake gets a code of its own from its name.
  */
 export class UsageError extends RecoveryLogError {
-  constructor(message: string, code = 'Usage') {
-    super(code, message);
+  constructor(message: string) {
+    super(message);
   }
 }
 

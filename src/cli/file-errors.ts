@@ -44,7 +44,6 @@ export class FileSystemError extends RecoveryLogError {
     const advice =
       (errno !== undefined ? ADVICE[errno] : undefined) ?? 'check the file and run again';
     super(
-      'FileSystem',
       `cannot ${action} ${path}${dest === undefined ? '' : ` to ${dest}`}` +
         `${role === undefined ? '' : ` (${role})`}: ${detail}; ${advice}`,
       { cause },

@@ -35,7 +35,6 @@ export class UnknownJournalError extends RecoveryLogError {
   readonly log: string;
   constructor(log: string, known: readonly string[]) {
     super(
-      'UnknownJournal',
       `no journal named ${log} was given (the --log directories hold: ` +
         `${known.length === 0 ? 'none' : known.join(', ')}); add --log DIR for the journal ` +
         `named ${log}`,

@@ -15,6 +15,7 @@ import { parseArgs, UsageError, type Verb } from './args.js';
 import { asFileError, onFile } from './file-errors.js';
 import {
   assertReplaceableOutput,
+  InputIsTerminalError,
   OutputIsTerminalError,
   STDOUT,
   writeAll,
@@ -37,7 +38,7 @@ export const TRANSFER_CHUNK = 8 * 1024 * 1024;
 export class TransferTargetError extends RecoveryLogError {
   readonly path: string;
   constructor(path: string, detail: string) {
-    super('TransferTarget', `${path}: ${detail}`);
+    super(`${path}: ${detail}`);
     this.path = path;
   }
 }
@@ -48,7 +49,6 @@ export class JournalContentError extends RecoveryLogError {
   readonly offset: number;
   constructor(log: string, offset: number, detail: string) {
     super(
-      'JournalContent',
       `journal ${log} at offset ${offset}: ${detail}; the journal is damaged, so the export ` +
         'was not written',
     );
@@ -300,10 +300,10 @@ export const importVerb: Verb = {
     const log = required(flags.log, '--log DIR');
     const name = required(flags.name, '--name NAME');
     if (raw === STDIN && process.stdin.isTTY === true) {
-      throw new UsageError(
-        '--raw - reads the log from standard input, which is a terminal: pipe or redirect the ' +
-          'raw bytes into it (e.g. `recoverylog import --raw - ... < log.raw`)',
-        'InputIsTerminal',
+      throw new InputIsTerminalError(
+        '--raw',
+        'the raw log',
+        '`recoverylog import --raw - ... < log.raw`',
       );
     }
     const from = raw === STDIN ? 'standard input' : raw;

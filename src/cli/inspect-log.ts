@@ -16,7 +16,7 @@ export class UnreadableJournalError extends RecoveryLogError {
   readonly offset: number;
   constructor(log: string, offset: number, cause: unknown) {
     const detail = cause instanceof Error ? cause.message : String(cause);
-    super('UnreadableLog', `journal ${log}: ${detail}`, { cause });
+    super(`journal ${log}: ${detail}`, { cause });
     this.log = log;
     this.offset = offset;
   }

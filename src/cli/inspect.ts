@@ -20,7 +20,7 @@ export class UnreadableLogError extends RecoveryLogError {
       cause instanceof UnexpectedEOFError
         ? detail
         : `cannot read the log at offset ${offset}: ${detail}`;
-    super('UnreadableLog', message, { cause });
+    super(message, { cause });
     this.offset = offset;
   }
 }

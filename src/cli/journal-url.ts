@@ -18,7 +18,6 @@ import { RecoveryLogError } from '../errors.js';
 export class NoStoredHintsError extends RecoveryLogError {
   constructor(location: string) {
     super(
-      'NoStoredHints',
       `${location} holds no hints (neither a primary nor a backup); store some first, e.g. ` +
         'with "recoverylog hints ... --out kv://..."',
     );
@@ -36,7 +35,7 @@ const HINTS_EXAMPLES =
 export class BadLocationUrlError extends UsageError {
   readonly url: string;
   constructor(flag: string, url: string, problem: string, examples: string) {
-    super(`${flag} ${JSON.stringify(url)}: ${problem} (${examples})`, 'BadLocationUrl');
+    super(`${flag} ${JSON.stringify(url)}: ${problem} (${examples})`);
     this.url = url;
   }
 }

@@ -34,7 +34,6 @@ export class OutputNotRegularFileError extends UsageError {
         'writes a temporary file and renames it over the path), so it would replace this ' +
         `with a regular file: give a file path${flag === '--out' ? ', or "-" for standard output' : ''}; ` +
         'nothing was written',
-      'OutputNotRegularFile',
     );
     this.path = path;
     this.kind = kind;
@@ -47,7 +46,16 @@ export class OutputIsTerminalError extends UsageError {
     super(
       `${flag} - would write binary data to a terminal: redirect standard output to a file or ` +
         'a pipe',
-      'OutputIsTerminal',
+    );
+  }
+}
+
+/** Binary input from a terminal was asked for (`-` as an input file while stdin is a TTY). */
+export class InputIsTerminalError extends UsageError {
+  constructor(flag: string, what: string, example: string) {
+    super(
+      `${flag} - reads ${what} from standard input, which is a terminal: pipe or redirect ` +
+        `${what} into it (e.g. ${example})`,
     );
   }
 }

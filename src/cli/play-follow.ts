@@ -61,7 +61,7 @@ export interface FollowResult {
 /** Following cannot go on: the journal no longer holds the bytes the standby needs next. */
 export class FollowGapError extends RecoveryLogError {
   constructor(cause: JournalRangeMissingError) {
-    super('FollowGap', `${cause.message} (while following)`, { cause });
+    super(`${cause.message} (while following)`, { cause });
   }
 }
 

@@ -48,7 +48,6 @@ import { followAfterPlay } from './play-follow.js';
 export class DuplicateJournalError extends RecoveryLogError {
   constructor(name: string, dirs: readonly string[]) {
     super(
-      'DuplicateJournal',
       `journal name ${name} is held by more than one --log directory (${dirs.join(', ')}); ` +
         'give each journal once',
     );
@@ -60,7 +59,7 @@ export class HintsFileError extends RecoveryLogError {
   readonly file: string;
   constructor(file: string, cause: unknown) {
     const detail = cause instanceof Error ? cause.message : String(cause);
-    super('InvalidHintsFile', `hints file ${file}: ${detail}`, { cause });
+    super(`hints file ${file}: ${detail}`, { cause });
     this.file = file;
   }
 }
@@ -70,7 +69,6 @@ export class TargetNotEmptyError extends RecoveryLogError {
   readonly dir: string;
   constructor(dir: string, detail?: string) {
     super(
-      'TargetNotEmpty',
       `${dir} exists and is not empty${detail === undefined ? '' : ` (${detail})`}; play ` +
         'replaces the target directory, so pass --force to replace it, or choose a new --dir',
     );
@@ -188,7 +186,6 @@ export class TargetOverlapsLogError extends UsageError {
       `--dir ${dir} ${relation} the --log directory ${logDir}; play replaces its target ` +
         'directory (and the Player deletes it first), so it would delete the journal it reads: ' +
         'choose a --dir outside every --log directory; nothing was deleted',
-      'TargetOverlapsLog',
     );
     this.dir = dir;
     this.logDir = logDir;

@@ -27,7 +27,6 @@ export class ReplicaDivergedError extends RecoveryLogError {
   readonly offset: number;
   constructor(journal: string, offset: number, detail: string, appended = false) {
     super(
-      'ReplicaDiverged',
       `journal ${JSON.stringify(journal)}: the JetStream replica is not a prefix of the file ` +
         `journal (${detail}, at offset ${offset}); ` +
         (appended ? 'replication stopped. ' : 'nothing was appended. ') +
@@ -41,7 +40,6 @@ export class ReplicaDivergedError extends RecoveryLogError {
 export class ReplicaGapError extends RecoveryLogError {
   constructor(journal: string, wanted: number, available: number) {
     super(
-      'ReplicaGap',
       `journal ${JSON.stringify(journal)}: the replica needs bytes from offset ${wanted}, but ` +
         `the file journal holds them only from ${available} (pruned); replicate into a new ` +
         'journal from a snapshot instead',

@@ -22,7 +22,6 @@ export class InterruptedError extends RecoveryLogError {
   readonly exitCode: number;
   constructor(signal: HandledSignal) {
     super(
-      'Interrupted',
       `interrupted by ${signal}; partial outputs were removed and nothing was left half ` +
         'written: run the command again to redo it',
     );

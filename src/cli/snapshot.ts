@@ -27,7 +27,7 @@ import { interruption, quietContext, throwIfInterrupted } from './signals.js';
 export class UnsupportedSourceError extends RecoveryLogError {
   readonly path: string;
   constructor(path: string, detail: string) {
-    super('UnsupportedSource', `cannot snapshot ${path}: ${detail}`);
+    super(`cannot snapshot ${path}: ${detail}`);
     this.path = path;
   }
 }

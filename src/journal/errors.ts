@@ -2,7 +2,7 @@
  * Typed errors of the journal layer. Each has a stable `code` for programs and a message that
  * names the journal (and file/offset where there is one) and says what to do next.
  */
-import { errorMessage, RecoveryLogError } from '../errors.js';
+import { AbortedError, errorMessage, InvalidArgumentError, RecoveryLogError } from '../errors.js';
 import type { Registers } from './journal.js';
 
 // The journal modules take it from here, beside their errors.
@@ -22,7 +22,6 @@ export class RegisterMismatchError extends RecoveryLogError {
   readonly actual: Registers;
   constructor(journal: string, expected: Registers, actual: Registers) {
     super(
-      'RegisterMismatch',
       `journal ${JSON.stringify(journal)}: append rejected, nothing was written: it expects ` +
         `registers ${formatRegisters(expected)} but the journal has ${formatRegisters(actual)}. ` +
         'A newer writer has fenced this one; stop writing from this process and let the new ' +
@@ -43,7 +42,6 @@ export class JournalWriteError extends RecoveryLogError {
   readonly journal: string;
   constructor(journal: string, detail: string, cause?: unknown) {
     super(
-      'JournalWriteError',
       `journal ${JSON.stringify(journal)}: append failed, its bytes may not be durable (${detail}). ` +
         'The journal refuses further appends; check the storage, then reopen the journal (reopening ' +
         're-validates the files) and retry.',
@@ -58,7 +56,6 @@ export class JournalFailedError extends RecoveryLogError {
   readonly journal: string;
   constructor(journal: string, cause: unknown) {
     super(
-      'JournalFailed',
       `journal ${JSON.stringify(journal)}: refusing to append because an earlier append failed ` +
         `(${errorMessage(cause)}). Reopen the journal to continue.`,
       { cause },
@@ -74,7 +71,6 @@ export class OffsetNotYetAvailableError extends RecoveryLogError {
   readonly head: number;
   constructor(journal: string, offset: number, head: number) {
     super(
-      'OffsetNotYetAvailable',
       `journal ${JSON.stringify(journal)}: offset ${offset} is not yet available (write head is ` +
         `${head}); read with blocking: true to wait for it.`,
     );
@@ -84,36 +80,29 @@ export class OffsetNotYetAvailableError extends RecoveryLogError {
   }
 }
 
-/** An offset that can never be valid (negative, fractional, or beyond 2^53). */
-export class InvalidOffsetError extends RecoveryLogError {
-  readonly journal: string;
-  readonly offset: number;
-  constructor(journal: string, offset: number) {
-    super(
-      'InvalidOffset',
-      `journal ${JSON.stringify(journal)}: invalid read offset ${offset}; offsets are integers ` +
-        `>= 0 and <= ${Number.MAX_SAFE_INTEGER}.`,
-    );
-    this.journal = journal;
-    this.offset = offset;
-  }
+/** An offset that can never be valid (negative, fractional, or beyond 2^53): a caller's bug. */
+export function invalidReadOffset(journal: string, offset: number): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'ReadOffset',
+    `journal ${JSON.stringify(journal)}: invalid read offset ${offset}; offsets are integers ` +
+      `>= 0 and <= ${Number.MAX_SAFE_INTEGER}.`,
+  );
 }
 
 /** Bad append input (not bytes, malformed registers, or the journal would outgrow 2^53 bytes). */
-export class InvalidAppendError extends RecoveryLogError {
-  readonly journal: string;
-  constructor(journal: string, detail: string) {
-    super('InvalidAppend', `journal ${JSON.stringify(journal)}: invalid append: ${detail}.`);
-    this.journal = journal;
-  }
+export function invalidAppend(journal: string, detail: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'AppendInput',
+    `journal ${JSON.stringify(journal)}: invalid append: ${detail}.`,
+  );
 }
 
 /** A blocking read was cancelled through its AbortSignal; `cause` is the signal's reason. */
-export class JournalReadAbortedError extends RecoveryLogError {
+export class JournalReadAbortedError extends AbortedError {
   readonly journal: string;
   readonly offset: number;
   constructor(journal: string, offset: number, reason: unknown) {
-    super('Aborted', `journal ${JSON.stringify(journal)}: read at offset ${offset} was aborted.`, {
+    super(`journal ${JSON.stringify(journal)}: read at offset ${offset} was aborted.`, {
       cause: reason,
     });
     this.journal = journal;
@@ -125,11 +114,10 @@ export class JournalReadAbortedError extends RecoveryLogError {
  * An append was cancelled through its AbortSignal. If it had not been handed to storage yet,
  * nothing was written; otherwise its bytes may still commit.
  */
-export class JournalAppendAbortedError extends RecoveryLogError {
+export class JournalAppendAbortedError extends AbortedError {
   readonly journal: string;
   constructor(journal: string, reason: unknown, mayCommit: boolean) {
     super(
-      'Aborted',
       `journal ${JSON.stringify(journal)}: append was aborted` +
         (mayCommit
           ? '; its bytes had already been handed to storage and may still commit.'
@@ -144,10 +132,7 @@ export class JournalAppendAbortedError extends RecoveryLogError {
 export class JournalClosedError extends RecoveryLogError {
   readonly journal: string;
   constructor(journal: string) {
-    super(
-      'JournalClosed',
-      `journal ${JSON.stringify(journal)} is closed; open it again to use it.`,
-    );
+    super(`journal ${JSON.stringify(journal)} is closed; open it again to use it.`);
     this.journal = journal;
   }
 }
@@ -157,7 +142,6 @@ export class JournalNotFoundError extends RecoveryLogError {
   readonly location: string;
   constructor(location: string, detail: string, cause?: unknown) {
     super(
-      'JournalNotFound',
       `no journal at ${location}: ${detail}. Create one with FileJournal.create(dir, name) ` +
         '(or check the path).',
       { cause },
@@ -171,7 +155,6 @@ export class JournalExistsError extends RecoveryLogError {
   readonly location: string;
   constructor(location: string, detail: string) {
     super(
-      'JournalExists',
       `cannot create a journal at ${location}: ${detail}. Open it with FileJournal.open(dir), or ` +
         'choose an empty directory.',
     );
@@ -185,7 +168,6 @@ export class JournalCorruptError extends RecoveryLogError {
   readonly offset: number;
   constructor(file: string, offset: number, detail: string, cause?: unknown) {
     super(
-      'JournalCorrupt',
       `journal file ${file} is corrupt at byte offset ${offset}: ${detail}. Restore it from a ` +
         'copy, or export what is readable and import it into a new journal.',
       { cause },
@@ -200,7 +182,6 @@ export class InvalidJournalNameError extends RecoveryLogError {
   readonly journalName: string;
   constructor(name: string, problem: string, where?: string) {
     super(
-      'InvalidJournalName',
       `invalid journal name ${JSON.stringify(name)}${where === undefined ? '' : ` in ${where}`}: ` +
         `${problem}. Use 4-512 letters, digits or -_+/.=% forming a clean relative path.`,
     );
@@ -224,7 +205,6 @@ export class JournalLockedError extends RecoveryLogError {
         ? 'an unknown process'
         : `process ${holder.pid} on host ${JSON.stringify(holder.host)}`;
     super(
-      'JournalLocked',
       `journal ${JSON.stringify(journal)}: could not take the append lock ${lockFile} within ` +
         `${waitedMs} ms; it is held by ${who}. Wait for that process to finish, or, if it no ` +
         'longer exists (e.g. it ran on another host), delete the lock file and retry.',
@@ -243,7 +223,6 @@ export class JournalIOError extends RecoveryLogError {
   readonly file: string;
   constructor(journal: string, file: string, action: string, cause: unknown) {
     super(
-      'JournalIO',
       `journal ${JSON.stringify(journal)}: could not ${action} ${file} (${errorMessage(cause)}). ` +
         "Check the file's permissions and the disk, then retry; nothing was changed by this call.",
       { cause },
@@ -257,7 +236,6 @@ export class JournalReadOnlyError extends RecoveryLogError {
   readonly journal: string;
   constructor(journal: string, location: string) {
     super(
-      'JournalReadOnly',
       `journal ${JSON.stringify(journal)} at ${location} was opened read-only; nothing was ` +
         'written. Open it without `readOnly` to append or prune.',
     );
@@ -272,7 +250,6 @@ export class JournalRangeMissingError extends RecoveryLogError {
   readonly to: number;
   constructor(journal: string, from: number, to: number, detail: string, cause?: unknown) {
     super(
-      'JournalRangeMissing',
       `journal ${JSON.stringify(journal)} no longer holds bytes [${from}, ${to}) ${detail}. ` +
         'They were pruned or lost: recover from newer hints (the primary hints of the current ' +
         'recorder), or restore the missing fragments from a backup.',
@@ -289,7 +266,6 @@ export class PruneRefusedError extends RecoveryLogError {
   readonly journal: string;
   constructor(journal: string, detail: string) {
     super(
-      'PruneRefused',
       `journal ${JSON.stringify(journal)}: nothing pruned: ${detail}. Pass the primary and every ` +
         'backup hints of this log (e.g. `recoverylog prune --log DIR --hints FILE --hints ...`).',
     );
@@ -306,7 +282,6 @@ export class JournalContendedError extends RecoveryLogError {
   readonly journal: string;
   constructor(journal: string, attempts: number) {
     super(
-      'JournalContended',
       `journal ${JSON.stringify(journal)}: append not committed, nothing was written: other ` +
         `writers took the journal over ${attempts} times in a row. Make sure only one process ` +
         'writes this journal at a time (the append lock must be shared), then retry.',

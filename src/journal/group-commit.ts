@@ -8,7 +8,7 @@
  */
 import type { AppendOptions, AppendResult, Registers } from './journal.js';
 import {
-  InvalidAppendError,
+  invalidAppend,
   JournalAppendAbortedError,
   JournalClosedError,
   JournalCorruptError,
@@ -124,10 +124,7 @@ export function planBatch(
       continue;
     }
     if (end + entry.size > Number.MAX_SAFE_INTEGER) {
-      entry.error = new InvalidAppendError(
-        journal,
-        `the journal would exceed 2^53 bytes at offset ${end}`,
-      );
+      entry.error = invalidAppend(journal, `the journal would exceed 2^53 bytes at offset ${end}`);
       continue;
     }
     const begin = end;
@@ -211,13 +208,13 @@ export class AppendQueue {
     if (this.closed) return Promise.reject(new JournalClosedError(this.journal));
     if (this.failed) return Promise.reject(new JournalFailedError(this.journal, this.failure));
     const size = sizeOf(data);
-    if (typeof size === 'string') return Promise.reject(new InvalidAppendError(this.journal, size));
+    if (typeof size === 'string') return Promise.reject(invalidAppend(this.journal, size));
     if (options !== undefined) {
       for (const key of ['checkRegisters', 'unionRegisters'] as const) {
         const registers = options[key];
         const problem = registers === undefined ? undefined : registersProblem(registers);
         if (problem !== undefined) {
-          return Promise.reject(new InvalidAppendError(this.journal, `${key}: ${problem}`));
+          return Promise.reject(invalidAppend(this.journal, `${key}: ${problem}`));
         }
       }
     }

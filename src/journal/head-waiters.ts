@@ -3,7 +3,7 @@
  * implementations; the file journal uses the first/last-waiter callbacks to watch the directory
  * for other processes' commits only while someone is actually waiting.
  */
-import { InvalidOffsetError, JournalReadAbortedError } from './errors.js';
+import { invalidReadOffset, JournalReadAbortedError } from './errors.js';
 
 interface Waiter {
   readonly offset: number;
@@ -78,9 +78,9 @@ export class HeadWaiters {
   }
 }
 
-/** Throws InvalidOffsetError unless `offset` is an integer in [0, 2^53). */
+/** Throws InvalidArgumentError (reason ReadOffset) unless `offset` is an integer in [0, 2^53). */
 export function checkReadOffset(journal: string, offset: number): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(journal, offset);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalidReadOffset(journal, offset);
 }
 
 /** Default upper bound on one read's result: big enough for sequential throughput. */

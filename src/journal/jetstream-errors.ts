@@ -14,7 +14,6 @@ export class JournalUnavailableError extends RecoveryLogError {
   readonly journal: string;
   constructor(journal: string, action: string, waitedMs: number, cause: unknown) {
     super(
-      'JournalUnavailable',
       `journal ${JSON.stringify(journal)}: could not ${action}: NATS JetStream did not answer ` +
         `within ${Math.round(waitedMs / 1000)} s (last error: ${describe(cause)}). Check that a ` +
         'quorum of the cluster is up (nats-server logs, `/healthz`), then retry.',
@@ -28,7 +27,6 @@ export class JournalUnavailableError extends RecoveryLogError {
 export class NatsClientMissingError extends RecoveryLogError {
   constructor(cause: unknown) {
     super(
-      'NatsClientMissing',
       'the JetStream journal needs the NATS client: npm install @nats-io/transport-node ' +
         `@nats-io/jetstream @nats-io/kv (${describe(cause)}).`,
       { cause },

@@ -1,4 +1,4 @@
-import { RecoveryLogError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, RecoveryLogError } from '../errors.js';
 import type { Fnode } from '../wire/types.js';
 
 /**
@@ -52,11 +52,7 @@ export class CorruptLogError extends RecoveryLogError {
         'log from a replica or backup.'
       : 'No reader can follow the log past this point. Restore the log from a replica or backup, ' +
         'or recover from hints that end before this offset.';
-    super(
-      'CorruptLog',
-      `corrupt recovery log ${log} at offset ${offset}: ${detail}. ${advice}`,
-      options,
-    );
+    super(`corrupt recovery log ${log} at offset ${offset}: ${detail}. ${advice}`, options);
     this.log = log;
     this.offset = offset;
     this.kind = kind;
@@ -79,7 +75,6 @@ export class CorruptPayloadError extends RecoveryLogError {
     actual: number,
   ) {
     super(
-      'CorruptPayload',
       `corrupt recovery log ${log}: the ${length}-byte payload of the Write op at offset ` +
         `${offset} (fnode ${fnode}) has CRC-32C 0x${hex(actual)} but the op records ` +
         `0x${hex(expected)}; none of its bytes were written. The log is damaged at this offset: ` +
@@ -101,7 +96,6 @@ export class PossibleDataLossError extends RecoveryLogError {
   readonly log: string;
   constructor(log: string, message: string) {
     super(
-      'PossibleDataLoss',
       `${message}. The hints require log content that is missing; check that the hints belong ` +
         'to this log and that it was not truncated, or recover from older (backup) hints.',
     );
@@ -110,10 +104,9 @@ export class PossibleDataLossError extends RecoveryLogError {
 }
 
 /** play() stopped because its AbortSignal fired. The target directory has been removed. */
-export class PlaybackAbortedError extends RecoveryLogError {
+export class PlaybackAbortedError extends AbortedError {
   constructor(dir: string, cause: unknown) {
     super(
-      'PlaybackAborted',
       `playback into ${dir} was aborted (the directory was removed); call play() on a new ` +
         'Player to start again',
       { cause },
@@ -122,21 +115,20 @@ export class PlaybackAbortedError extends RecoveryLogError {
 }
 
 /** finishAtWriteHead() / injectHandoff() may be requested only once per Player. */
-export class HandoffAlreadyRequestedError extends RecoveryLogError {
-  constructor(previous: string, attempted: string) {
-    super(
-      'HandoffAlreadyRequested',
-      `cannot ${attempted}: this Player was already asked to ${previous}; only one ` +
-        'finishAtWriteHead() or injectHandoff() call is allowed per Player',
-    );
-  }
+export function handoffAlreadyRequested(previous: string, attempted: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'HandoffAlreadyRequested',
+    `cannot ${attempted}: this Player was already asked to ${previous}; only one ` +
+      'finishAtWriteHead() or injectHandoff() call is allowed per Player',
+  );
 }
 
 /** A Player plays once; make a new one for another playback. */
-export class PlayerReusedError extends RecoveryLogError {
-  constructor() {
-    super('PlayerReused', 'this Player has already played; create a new Player for each play()');
-  }
+export function playerReused(): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'PlayerReused',
+    'this Player has already played; create a new Player for each play()',
+  );
 }
 
 /** A path from the log would land outside the target directory or on the staging directory. */
@@ -144,7 +136,6 @@ export class UnsafePathError extends RecoveryLogError {
   readonly path: string;
   constructor(path: string, dir: string, why: string) {
     super(
-      'UnsafePath',
       `refusing to materialise ${JSON.stringify(path)} under ${dir}: ${why}; the log or hints ` +
         'are corrupt or were not written for a directory',
     );
@@ -157,7 +148,6 @@ export class LocalFsError extends RecoveryLogError {
   readonly path: string;
   constructor(action: string, path: string, cause: unknown) {
     super(
-      'LocalFs',
       `${action} ${path} failed during playback: ${describeCause(cause)}; check the target ` +
         'directory (permissions, free space, other writers) and play again',
       { cause },
@@ -169,7 +159,7 @@ export class LocalFsError extends RecoveryLogError {
 /** Something the player's own invariants rule out happened: a bug, not bad input. */
 export class PlayerInvariantError extends RecoveryLogError {
   constructor(message: string) {
-    super('PlayerInvariant', `player invariant violated: ${message} (please report this bug)`);
+    super(`player invariant violated: ${message} (please report this bug)`);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Author } from '../wire/types.js';
 import { checkAuthor } from '../fsm.js';
-import { HandoffAlreadyRequestedError } from './errors.js';
+import { handoffAlreadyRequested } from './errors.js';
 
 /** How a Player is asked to finish. */
 export type HandoffRequest = { kind: 'finish' } | { kind: 'inject'; author: Author };
@@ -23,7 +23,7 @@ export class HandoffMailbox {
       checkAuthor(request.author, 'hand-off');
     }
     if (this.#request !== undefined) {
-      throw new HandoffAlreadyRequestedError(describe(this.#request), describe(request));
+      throw handoffAlreadyRequested(describe(this.#request), describe(request));
     }
     this.#request = request;
     this.#wake.abort();

@@ -1,9 +1,10 @@
 /**
  * The calls that change what paths name: rename, link, unlink, rm, rmdir, mkdir, truncate by
- * path. Each validates first (NotSupportedError, UntrackedFileError, PathOutsideDirError before
- * anything is touched), runs the real call, then records exactly what it did. File-level calls hold
- * the namespace gate shared; directory-level ones (renaming or removing a whole directory) hold
- * it exclusively, so no other call can put a recorded file into the directory meanwhile.
+ * path. Each validates first (NotSupportedError, UntrackedFileError, InvalidArgumentError with
+ * reason PathOutsideDir, before anything is touched), runs the real call, then records exactly
+ * what it did. File-level calls hold the namespace gate shared; directory-level ones (renaming or
+ * removing a whole directory) hold it exclusively, so no other call can put a recorded file into
+ * the directory meanwhile.
  */
 import { dirname } from 'node:path';
 import { NotSupportedError, PropertyNotUtf8Error, UntrackedFileError } from '../recorder-errors.js';

@@ -3,7 +3,7 @@
  * by offset, or by the policy given to the RecordedFs before it builds hints.
  */
 import {
-  InvalidRerecordPolicyError,
+  invalidRerecordPolicy,
   NotSupportedError,
   UntrackedFileError,
 } from '../recorder-errors.js';
@@ -53,7 +53,7 @@ export async function rerecordPinning(
 ): Promise<RerecordResult[]> {
   const { belowOffset, maxFiles = Number.MAX_SAFE_INTEGER } = options;
   if (!Number.isSafeInteger(belowOffset) || belowOffset < 0) {
-    throw new InvalidRerecordPolicyError(
+    throw invalidRerecordPolicy(
       `belowOffset must be a non-negative integer, got ${String(belowOffset)}`,
     );
   }

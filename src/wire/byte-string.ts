@@ -9,7 +9,7 @@
  * gives back the exact bytes read. Such a string is only ever turned into bytes by this module
  * (never by a UTF-8 encoder, which would write U+FFFD): `toFsPath` for the file system.
  */
-import { MalformedStringError } from './errors.js';
+import { malformedString } from './errors.js';
 
 /** Strict UTF-8, for the common case (everything valid). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -73,7 +73,7 @@ export function decodeByteString(bytes: Uint8Array, start = 0, end = bytes.lengt
 
 /**
  * The bytes of a byte string: UTF-8, escaped bytes as themselves. A lone surrogate that is not an
- * escaped byte has no byte form: MalformedStringError naming `field`.
+ * escaped byte has no byte form: InvalidArgumentError (reason StringField) naming `field`.
  */
 export function encodeByteString(s: string, field = 'string'): Uint8Array {
   if (!hasLoneSurrogate(s)) return Buffer.from(s, 'utf8');
@@ -92,7 +92,7 @@ export function encodeByteString(s: string, field = 'string'): Uint8Array {
       continue;
     }
     if (c >= 0xd800 && c <= 0xdfff) {
-      throw new MalformedStringError(field, `lone UTF-16 surrogate at index ${i}`);
+      throw malformedString(field, `lone UTF-16 surrogate at index ${i}`);
     }
     for (const b of Buffer.from(s[i]!, 'utf8')) parts.push(b);
   }

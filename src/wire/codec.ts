@@ -4,12 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Reader, Type } from 'protobufjs';
 import { RecoveryLogError } from '../errors.js';
 import { decodeByteString, encodeByteString } from './byte-string.js';
-import {
-  Int64RangeError,
-  MalformedStringError,
-  ProtoDecodeError,
-  Uint32RangeError,
-} from './errors.js';
+import { Int64RangeError, malformedString, ProtoDecodeError, uint32OutOfRange } from './errors.js';
 import type { DirectoryOp, FnodeSegments, FSMHints, Property, Segment } from './types.js';
 
 // RecordedOps (the hot path of recording and playback) have their own hand-written codec.
@@ -76,7 +71,7 @@ function putInt64(out: WireObject, key: string, value: number | undefined, field
 function putFixed32(out: WireObject, key: string, value: number | undefined, field: string): void {
   if (value === undefined) return;
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new Uint32RangeError(field, String(value));
+    throw uint32OutOfRange(field, String(value));
   }
   if (value !== 0) out[key] = value;
 }
@@ -84,7 +79,7 @@ function putFixed32(out: WireObject, key: string, value: number | undefined, fie
 /** A uint32 (varint-encoded here, but with fixed32's range). */
 function checkUint32(value: number, field: string): void {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new Uint32RangeError(field, String(value));
+    throw uint32OutOfRange(field, String(value));
   }
 }
 
@@ -92,7 +87,7 @@ function checkUint32(value: number, field: string): void {
 function putString(out: WireObject, key: string, value: string | undefined, field: string): void {
   if (value === undefined) return;
   if (typeof value !== 'string') {
-    throw new MalformedStringError(field, `expected a string, got ${typeof value}`);
+    throw malformedString(field, `expected a string, got ${typeof value}`);
   }
   if (value !== '') out[key] = encodeByteString(value, field);
 }

@@ -1,4 +1,4 @@
-import { RecoveryLogError } from '../errors.js';
+import { InvalidArgumentError, RecoveryLogError } from '../errors.js';
 
 /**
  * Bytes that should hold a protobuf message (a RecordedOp or FSMHints) could not be decoded:
@@ -9,7 +9,6 @@ export class ProtoDecodeError extends RecoveryLogError {
   readonly messageType: string;
   constructor(messageType: string, detail: string, options?: { cause?: unknown }) {
     super(
-      'ProtoDecodeError',
       `cannot decode ${messageType}: ${detail}; the bytes are not a valid ${messageType} ` +
         `(corrupt or foreign data)`,
       options,
@@ -29,7 +28,6 @@ export class Int64RangeError extends RecoveryLogError {
   readonly value: string;
   constructor(field: string, value: string, direction: 'encode' | 'decode') {
     super(
-      'Int64RangeError',
       direction === 'decode'
         ? `${field} = ${value} is outside the safe integer range ±${Number.MAX_SAFE_INTEGER}; ` +
             `it cannot be represented exactly, so the data is refused (corrupt or foreign log?)`
@@ -42,32 +40,22 @@ export class Int64RangeError extends RecoveryLogError {
 }
 
 /** A fixed32 field (author, checksum, CRC) was given a value that is not an integer in [0, 2^32). */
-export class Uint32RangeError extends RecoveryLogError {
-  readonly field: string;
-  readonly value: string;
-  constructor(field: string, value: string) {
-    super(
-      'Uint32RangeError',
-      `cannot encode ${field} = ${value}: fixed32 fields must be integers in [0, 4294967295]`,
-    );
-    this.field = field;
-    this.value = value;
-  }
+export function uint32OutOfRange(field: string, value: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'Uint32Field',
+    `cannot encode ${field} = ${value}: fixed32 fields must be integers in [0, 4294967295]`,
+  );
 }
 
 /**
  * A string field cannot be encoded: it is not a string, or it holds a lone UTF-16 surrogate, which
  * has no UTF-8 form (encoding it would silently change a recovered path or property).
  */
-export class MalformedStringError extends RecoveryLogError {
-  readonly field: string;
-  constructor(field: string, detail: string) {
-    super(
-      'MalformedString',
-      `cannot encode ${field}: ${detail}; string fields must be well-formed Unicode strings`,
-    );
-    this.field = field;
-  }
+export function malformedString(field: string, detail: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    'StringField',
+    `cannot encode ${field}: ${detail}; string fields must be well-formed Unicode strings`,
+  );
 }
 
 /**
@@ -83,7 +71,6 @@ export class UnexpectedEOFError extends RecoveryLogError {
   readonly present: number;
   constructor(what: string, offset: number, expected: number, present: number) {
     super(
-      'UnexpectedEOF',
       `unexpected end of stream at offset ${offset}: ${what} needs ${expected} bytes but only ` +
         `${present} remain; the log is truncated or corrupt at this offset`,
     );
@@ -94,8 +81,6 @@ export class UnexpectedEOFError extends RecoveryLogError {
 }
 
 /** The FrameDecoder was used against its contract (a programming error, not bad data). */
-export class FrameDecoderUsageError extends RecoveryLogError {
-  constructor(message: string) {
-    super('FrameDecoderUsage', message);
-  }
+export function frameDecoderMisuse(message: string): InvalidArgumentError {
+  return new InvalidArgumentError('FrameDecoderUsage', message);
 }

@@ -1,4 +1,4 @@
-import { FrameDecoderUsageError, UnexpectedEOFError } from './errors.js';
+import { frameDecoderMisuse, UnexpectedEOFError } from './errors.js';
 
 /** The 4-byte word that starts every frame (Gazette's FixedFrameWord). */
 export const FRAME_MAGIC: Uint8Array = Uint8Array.of(0x66, 0x33, 0x93, 0x36);
@@ -17,7 +17,7 @@ const NEWLINE = 0x0a;
 /** Frames a protobuf payload: magic, u32le payload length, payload. */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
   if (payload.length > 0xffffffff) {
-    throw new FrameDecoderUsageError(
+    throw frameDecoderMisuse(
       `cannot frame a payload of ${payload.length} bytes: the length field is a uint32`,
     );
   }
@@ -78,7 +78,7 @@ export class FrameDecoder {
     this.streamOffset = startOffset;
     const requested = options?.windowSize ?? DEFAULT_DESYNC_WINDOW;
     if (!Number.isSafeInteger(requested)) {
-      throw new FrameDecoderUsageError(`windowSize must be an integer, got ${requested}`);
+      throw frameDecoderMisuse(`windowSize must be an integer, got ${requested}`);
     }
     this.windowSize = Math.max(MIN_DESYNC_WINDOW, requested);
   }
@@ -96,7 +96,7 @@ export class FrameDecoder {
   /** Appends bytes to the stream. */
   push(chunk: Uint8Array): void {
     if (this.ended) {
-      throw new FrameDecoderUsageError('push() after end(): reset() the decoder to read again');
+      throw frameDecoderMisuse('push() after end(): reset() the decoder to read again');
     }
     if (chunk.length === 0) return;
     this.chunks.push(chunk);
@@ -249,13 +249,13 @@ function desyncSkipLength(window: Uint8Array): number {
 
 function checkOffset(offset: number): void {
   if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new FrameDecoderUsageError(`stream offset must be a non-negative integer, got ${offset}`);
+    throw frameDecoderMisuse(`stream offset must be a non-negative integer, got ${offset}`);
   }
 }
 
 function checkLength(n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) {
-    throw new FrameDecoderUsageError(
+    throw frameDecoderMisuse(
       `raw byte count must be a non-negative integer, got ${n}; a Write op with such a length ` +
         `is corrupt and must be rejected before reading its payload`,
     );

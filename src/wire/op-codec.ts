@@ -1,10 +1,5 @@
 import { decodeByteString, hasEscapedBytes } from './byte-string.js';
-import {
-  Int64RangeError,
-  MalformedStringError,
-  ProtoDecodeError,
-  Uint32RangeError,
-} from './errors.js';
+import { Int64RangeError, malformedString, ProtoDecodeError, uint32OutOfRange } from './errors.js';
 import type {
   ChmodOp,
   CreateOp,
@@ -99,7 +94,7 @@ function putInt64(key: number, value: number | undefined, field: string): void {
 function putFixed32(key: number, value: number | undefined, field: string): void {
   if (value === undefined) return;
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new Uint32RangeError(field, String(value));
+    throw uint32OutOfRange(field, String(value));
   }
   if (value === 0) return;
   reserve(5);
@@ -133,7 +128,7 @@ function openLength2(key: number): number {
 
 function putUint32Varint(key: number, value: number, field: string): void {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new Uint32RangeError(field, String(value));
+    throw uint32OutOfRange(field, String(value));
   }
   if (value === 0) return;
   reserve(6);
@@ -173,7 +168,7 @@ function closeLength(lengthAt: number): void {
 function putString(key: number, value: string | undefined, field: string): void {
   if (value === undefined) return;
   if (typeof value !== 'string') {
-    throw new MalformedStringError(field, `expected a string, got ${typeof value}`);
+    throw malformedString(field, `expected a string, got ${typeof value}`);
   }
   const length = value.length;
   if (length === 0) return;
@@ -195,7 +190,7 @@ function putString(key: number, value: string | undefined, field: string): void 
     } else {
       const low = i + 1 < length ? value.charCodeAt(i + 1) : 0;
       if (c > 0xdbff || low < 0xdc00 || low > 0xdfff) {
-        throw new MalformedStringError(field, `lone UTF-16 surrogate at index ${i}`);
+        throw malformedString(field, `lone UTF-16 surrogate at index ${i}`);
       }
       c = 0x10000 + ((c & 0x3ff) << 10) + (low & 0x3ff);
       i++;
@@ -240,8 +235,8 @@ function putDirectory(key: number, dir: DirectoryOp, field: string): void {
  * scalars and empty strings omitted, present sub-messages always emitted (an empty one as
  * `key 00`). The meta-fields (first_offset, last_offset, log) are written only when non-zero;
  * writers leave them zero. Our extension ops (tags 101-104) come last, in ascending tag order
- * like everything else. Throws Int64RangeError / Uint32RangeError / MalformedStringError for
- * values that cannot be encoded exactly. Missing numeric/string fields count as zero.
+ * like everything else. Throws Int64RangeError or InvalidArgumentError (reasons Uint32Field,
+ * StringField) for values that cannot be encoded exactly. Missing numeric/string fields count as zero.
  */
 export function encodeRecordedOp(op: RecordedOp): Uint8Array {
   at = 0;

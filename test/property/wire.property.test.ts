@@ -448,11 +448,11 @@ function refDecode(bytes: Uint8Array): Outcome {
     refCheck(RefOpBytes, bytes);
     m = RefOpBytes.toObject(RefOpBytes.decode(bytes), { longs: String }) as Loose;
   } catch {
-    return { error: 'ProtoDecodeError' };
+    return { error: 'ProtoDecode' };
   }
   const int64 = (o: Loose, key: string, field: string): number => {
     const text = (o[key] as string | undefined) ?? '0';
-    if (!Number.isSafeInteger(Number(text))) throw { error: 'Int64RangeError', field, value: text };
+    if (!Number.isSafeInteger(Number(text))) throw { error: 'Int64Range', field, value: text };
     return Number(text);
   };
   const str = (o: Loose, key: string): string =>

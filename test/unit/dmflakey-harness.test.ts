@@ -595,7 +595,7 @@ describe('dm-flakey harness: error_writes window rules', () => {
     ok: false,
     typed: true,
     errorName: 'JournalWriteError',
-    errorCode: 'JournalWriteError',
+    errorCode: 'JournalWrite',
   };
   const refused: Outcome = {
     ok: false,

@@ -190,7 +190,7 @@ describe('FSM (fsm_test.go FSMSuite)', () => {
         () => liveLogSegments(h),
         (err: unknown) =>
           err instanceof HintsValidationError &&
-          err.code === 'InvalidHints' &&
+          err.code === 'HintsValidation' &&
           message.test(err.message),
       );
     // The last flattened segment must be in the hints' log.
@@ -813,7 +813,7 @@ describe('FSM (beyond the Gazette suite)', () => {
       () => new FSM(hints({})),
       (err: unknown) =>
         err instanceof HintsValidationError &&
-        err.code === 'InvalidHints' &&
+        err.code === 'HintsValidation' &&
         err.message.startsWith('hinted log not provided'),
     );
     assert.throws(() => FSM.fromHints(hints({})), HintsValidationError);

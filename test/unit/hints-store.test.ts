@@ -84,7 +84,7 @@ describe('HintsStore', () => {
     await writeFile(store.primaryPath, '{"log": 12');
     await assert.rejects(store.pick(LOG), (err: unknown) => {
       assert.ok(err instanceof StoredHintsError);
-      assert.equal(err.code, 'InvalidStoredHints');
+      assert.equal(err.code, 'StoredHints');
       assert.match(err.message, /shard\.primary/);
       assert.match(err.message, /Remove or replace/);
       return true;
@@ -102,7 +102,7 @@ describe('HintsStore', () => {
     });
     await assert.rejects(store.storePrimary(hintsAt(1)), (err: unknown) => {
       assert.ok(err instanceof HintsWriteError);
-      assert.equal(err.code, 'HintsWriteFailed');
+      assert.equal(err.code, 'HintsWrite');
       assert.match(err.message, /shard\.primary/);
       return true;
     });

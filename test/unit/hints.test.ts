@@ -11,7 +11,7 @@ import {
   validateHints,
 } from '../../src/hints.js';
 import { SegmentConsistencyError, SegmentValidationError } from '../../src/segment.js';
-import { MalformedStringError } from '../../src/wire/errors.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { seg, hints } from '../helpers/fixtures.js';
 
 const aRecoveryLog = 'examples/integration-tests/recovery-log';
@@ -56,7 +56,7 @@ describe('hints', () => {
         () => validateHints(h),
         (err: unknown) =>
           err instanceof HintsValidationError &&
-          err.code === 'InvalidHints' &&
+          err.code === 'HintsValidation' &&
           err.message.startsWith('contained segment.Log duplicates FSMHints.Log'),
       );
     });
@@ -215,7 +215,9 @@ describe('hints', () => {
       assert.throws(
         () => hintsToJSON(hints({ properties: [{ path: '/p\ud800', content: '' }] })),
         (err: unknown) =>
-          err instanceof MalformedStringError && /properties\[0\]\.path/.test(err.message),
+          err instanceof InvalidArgumentError &&
+          err.reason === 'StringField' &&
+          /properties\[0\]\.path/.test(err.message),
       );
     });
 
@@ -298,7 +300,7 @@ describe('hints', () => {
           () => hintsFromJSON(text),
           (err: unknown) => {
             assert.ok(err instanceof HintsDecodeError, `got ${String(err)}`);
-            assert.equal(err.code, 'InvalidHints');
+            assert.equal(err.code, 'HintsDecode');
             assert.equal(err.format, 'json');
             assert.match(err.message, message);
             assert.match(err.message, /restore them from the backup hints/);
@@ -341,7 +343,7 @@ describe('hints', () => {
         () => decodeHints(hex('0a05612f')),
         (err: unknown) =>
           err instanceof HintsDecodeError &&
-          err.code === 'InvalidHints' &&
+          err.code === 'HintsDecode' &&
           err.message.startsWith('cannot decode protobuf FSMHints: ') &&
           err.cause instanceof Error,
       );

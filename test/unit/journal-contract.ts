@@ -3,11 +3,11 @@
  * journal-memory.test.ts and journal-file.test.ts).
  */
 import assert from 'node:assert/strict';
+import { AbortedError, InvalidArgumentError } from '../../src/errors.js';
 import type { AppendResult, Journal } from '../../src/journal/journal.js';
 import type { BatchInfo, CommitHooks, JournalStats } from '../../src/journal/group-commit.js';
 import {
-  InvalidAppendError,
-  InvalidOffsetError,
+  JournalAppendAbortedError,
   JournalClosedError,
   JournalFailedError,
   JournalReadAbortedError,
@@ -217,17 +217,20 @@ export function journalContract(label: string, factory: ContractFactory): void {
         assert.equal(subject.stats().batches, 2);
       });
 
-      it('rejects input that is not bytes with InvalidAppendError', async function () {
+      it('rejects input that is not bytes with InvalidArgumentError (AppendInput)', async function () {
         const { journal } = await make();
         await assert.rejects(
           journal.append('text' as unknown as Uint8Array),
-          (error: unknown) => error instanceof InvalidAppendError && error.code === 'InvalidAppend',
+          (error: unknown) =>
+            error instanceof InvalidArgumentError &&
+            error.code === 'InvalidArgument' &&
+            error.reason === 'AppendInput',
         );
         await assert.rejects(
           journal.append(bytesOf(1, 1), {
             unionRegisters: { author: 7 } as unknown as Record<string, string>,
           }),
-          InvalidAppendError,
+          { code: 'InvalidArgument', reason: 'AppendInput' },
         );
         assert.equal(await journal.head(), 0);
       });
@@ -242,7 +245,8 @@ export function journalContract(label: string, factory: ContractFactory): void {
         const third = journal.append(bytesOf(3, 3));
         controller.abort(new Error('changed my mind'));
         await assert.rejects(aborted, (error: unknown) => {
-          assert.ok(error instanceof Error && (error as { code?: string }).code === 'Aborted');
+          assert.ok(error instanceof JournalAppendAbortedError && error instanceof AbortedError);
+          assert.equal(error.code, 'JournalAppendAborted');
           assert.match(error.message, /nothing was written/);
           return true;
         });
@@ -252,7 +256,7 @@ export function journalContract(label: string, factory: ContractFactory): void {
         assert.deepEqual(await readAll(journal), concatBytes([bytesOf(6, 1), bytesOf(3, 3)]));
         const already = AbortSignal.abort();
         await assert.rejects(journal.append(bytesOf(1, 4), { signal: already }), {
-          code: 'Aborted',
+          code: 'JournalAppendAborted',
         });
         assert.equal(await journal.head(), 9);
       });
@@ -375,13 +379,15 @@ export function journalContract(label: string, factory: ContractFactory): void {
         await assert.rejects(journal.read(25, { blocking: false }), OffsetNotYetAvailableError);
       });
 
-      it('rejects impossible offsets with InvalidOffset', async function () {
+      it('rejects impossible offsets with InvalidArgument (ReadOffset)', async function () {
         const { journal } = await make();
         for (const offset of [-1, 1.5, Number.NaN, 2 ** 60]) {
           await assert.rejects(
             journal.read(offset, { blocking: true }),
             (error: unknown) =>
-              error instanceof InvalidOffsetError && error.code === 'InvalidOffset',
+              error instanceof InvalidArgumentError &&
+              error.code === 'InvalidArgument' &&
+              error.reason === 'ReadOffset',
           );
         }
       });
@@ -432,8 +438,8 @@ export function journalContract(label: string, factory: ContractFactory): void {
         const reason = new Error('stop tailing');
         controller.abort(reason);
         await assert.rejects(reading, (error: unknown) => {
-          assert.ok(error instanceof JournalReadAbortedError);
-          assert.equal(error.code, 'Aborted');
+          assert.ok(error instanceof JournalReadAbortedError && error instanceof AbortedError);
+          assert.equal(error.code, 'JournalReadAborted');
           assert.equal(error.cause, reason);
           return true;
         });
@@ -492,7 +498,7 @@ export function journalContract(label: string, factory: ContractFactory): void {
         const queuedBehind = journal.append(bytesOf(9, 3));
         await assert.rejects(doomed, (error: unknown) => {
           assert.ok(error instanceof JournalWriteError);
-          assert.equal(error.code, 'JournalWriteError');
+          assert.equal(error.code, 'JournalWrite');
           assert.match(error.message, /reopen/);
           return true;
         });

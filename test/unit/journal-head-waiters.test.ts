@@ -1,6 +1,7 @@
 /** head-waiters.ts: blocking reads parked until the head passes them, and read bounds. */
 import assert from 'node:assert/strict';
-import { InvalidOffsetError, JournalReadAbortedError } from '../../src/journal/errors.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { JournalReadAbortedError } from '../../src/journal/errors.js';
 import {
   DEFAULT_MAX_READ_BYTES,
   HeadWaiters,
@@ -112,8 +113,12 @@ describe('journal head waiters', () => {
     });
 
     for (const offset of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
-      it(`refuses offset ${offset} with InvalidOffsetError`, () => {
-        assert.throws(() => checkReadOffset('j', offset), InvalidOffsetError);
+      it(`refuses offset ${offset} with InvalidArgumentError (ReadOffset)`, () => {
+        assert.throws(
+          () => checkReadOffset('j', offset),
+          (error: unknown) =>
+            error instanceof InvalidArgumentError && error.reason === 'ReadOffset',
+        );
       });
     }
   });

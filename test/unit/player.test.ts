@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { InvalidArgumentError } from '../../src/errors.js';
 import path from 'node:path';
 import { Volume } from 'memfs';
 import { MemoryJournal } from '../../src/journal/memory.js';
@@ -6,11 +7,9 @@ import type { Journal, ReadOptions, ReadResult } from '../../src/journal/journal
 import {
   CorruptLogError,
   CorruptPayloadError,
-  HandoffAlreadyRequestedError,
   LocalFsError,
   PlaybackAbortedError,
   PlayerInvariantError,
-  PlayerReusedError,
   PossibleDataLossError,
   UnsafePathError,
   Player,
@@ -20,7 +19,6 @@ import {
   type PlayResult,
   type TargetFs,
 } from '../../src/player.js';
-import { InvalidAuthorError } from '../../src/fsm.js';
 import { LogReader } from '../../src/player/log-reader.js';
 import { StagingArea, targetPath } from '../../src/player/staging.js';
 import type { FSMHints } from '../../src/wire/types.js';
@@ -718,10 +716,19 @@ for (const { name, make } of PLAY_TARGETS) {
       it('allows a single finish request, before or during play', async () => {
         const player = new Player({ fs: target.fs });
         player.finishAtWriteHead();
-        assert.throws(() => player.finishAtWriteHead(), HandoffAlreadyRequestedError);
-        assert.throws(() => player.injectHandoff(1337), HandoffAlreadyRequestedError);
+        assert.throws(() => player.finishAtWriteHead(), {
+          code: 'InvalidArgument',
+          reason: 'HandoffAlreadyRequested',
+        });
+        assert.throws(() => player.injectHandoff(1337), {
+          code: 'InvalidArgument',
+          reason: 'HandoffAlreadyRequested',
+        });
         for (const bad of [0, -1, 2 ** 32, 1.5, Number.NaN]) {
-          assert.throws(() => new Player().injectHandoff(bad), InvalidAuthorError);
+          assert.throws(() => new Player().injectHandoff(bad), {
+            code: 'InvalidArgument',
+            reason: 'Author',
+          });
         }
         await player.play({
           hints: emptyHints(),
@@ -730,7 +737,8 @@ for (const { name, make } of PLAY_TARGETS) {
         });
         await rejectsWith(
           player.play({ hints: emptyHints(), dir: target.dir(), journals: resolverOf(journal) }),
-          PlayerReusedError,
+          InvalidArgumentError,
+          (err) => assert.equal(err.reason, 'PlayerReused'),
         );
       });
 

@@ -513,7 +513,8 @@ describe('re-recording long-lived files (gazette/core#236)', function () {
       await assert.rejects(rfs.rerecord('/d/outside'), UntrackedFileError);
       await assert.rejects(rfs.rerecord('/d/missing'), { code: 'ENOENT' });
       await assert.rejects(rfs.rerecordPinning({ belowOffset: 10, maxFiles: 0 }), {
-        code: 'InvalidRerecordPolicy',
+        code: 'InvalidArgument',
+        reason: 'RerecordPolicy',
       });
       assert.throws(() => recorder.recordRerecord(999, new Uint8Array()), UnknownFnodeError);
       assert.throws(
@@ -521,7 +522,7 @@ describe('re-recording long-lived files (gazette/core#236)', function () {
           new RecordedFs(recorder, vol.promises as unknown as BaseFs, {
             rerecord: { maxPinnedBytes: -1 },
           }),
-        { code: 'InvalidRerecordPolicy' },
+        { code: 'InvalidArgument', reason: 'RerecordPolicy' },
       );
       assert.equal(recorder.failed, undefined);
       await rfs.writeFile('/d/ok', 'still recording\n');

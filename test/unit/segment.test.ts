@@ -4,7 +4,6 @@ import {
   NOT_REDUCIBLE,
   reduceSegment,
   SegmentConsistencyError,
-  SegmentRangeError,
   SegmentSet,
   SegmentValidationError,
   validateSegment,
@@ -118,7 +117,7 @@ describe('segment', () => {
           () => validateSegment({ ...model, ...change }),
           (err: unknown) =>
             err instanceof SegmentValidationError &&
-            err.code === 'ValidationError' &&
+            err.code === 'SegmentValidation' &&
             message.test(err.message),
         );
       });
@@ -1035,8 +1034,14 @@ describe('segment', () => {
     });
 
     it('throws a typed error for a reversed range or a foreign log', () => {
-      assert.throws(() => modelSet().intersect(A, 10, 9), SegmentRangeError);
-      assert.throws(() => modelSet().intersect(B, 0, 10), SegmentRangeError);
+      assert.throws(() => modelSet().intersect(A, 10, 9), {
+        code: 'InvalidArgument',
+        reason: 'SegmentRange',
+      });
+      assert.throws(() => modelSet().intersect(B, 0, 10), {
+        code: 'InvalidArgument',
+        reason: 'SegmentRange',
+      });
     });
   });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { crc32cUpdate } from '../../src/wire/checksum.js';
 import {
   decodeFSMHints,
@@ -6,12 +7,7 @@ import {
   encodeFSMHints,
   encodeRecordedOp,
 } from '../../src/wire/codec.js';
-import {
-  Int64RangeError,
-  MalformedStringError,
-  ProtoDecodeError,
-  Uint32RangeError,
-} from '../../src/wire/errors.js';
+import { Int64RangeError, ProtoDecodeError } from '../../src/wire/errors.js';
 import { encodeFrame, FRAME_HEADER_LENGTH } from '../../src/wire/framing.js';
 import type { FSMHints, RecordedOp } from '../../src/wire/types.js';
 
@@ -41,7 +37,7 @@ function expectDecodeError(bytes: Uint8Array, pattern?: RegExp): ProtoDecodeErro
     caught = err;
   }
   assert.ok(caught instanceof ProtoDecodeError, `expected ProtoDecodeError, got ${String(caught)}`);
-  assert.equal(caught.code, 'ProtoDecodeError');
+  assert.equal(caught.code, 'ProtoDecode');
   if (pattern) assert.match(caught.message, pattern);
   return caught;
 }
@@ -191,7 +187,7 @@ describe('wire/codec: RecordedOp encoding rules', () => {
         () => encodeRecordedOp(op({ seqNo: 1, write: { fnode: 1, offset: 0, length: bad } })),
         (err: unknown) =>
           err instanceof Int64RangeError &&
-          err.code === 'Int64RangeError' &&
+          err.code === 'Int64Range' &&
           err.field === 'RecordedOp.write.length',
         String(bad),
       );
@@ -203,7 +199,10 @@ describe('wire/codec: RecordedOp encoding rules', () => {
     for (const bad of [-1, 2 ** 32, 0.5]) {
       assert.throws(
         () => encodeRecordedOp(op({ seqNo: 1, checksum: bad })),
-        (err: unknown) => err instanceof Uint32RangeError && err.field === 'RecordedOp.checksum',
+        (err: unknown) =>
+          err instanceof InvalidArgumentError &&
+          err.reason === 'Uint32Field' &&
+          err.message.includes('RecordedOp.checksum'),
       );
     }
     assert.equal(
@@ -216,7 +215,9 @@ describe('wire/codec: RecordedOp encoding rules', () => {
     assert.throws(
       () => encodeRecordedOp(op({ seqNo: 1, create: { path: '/a\ud800b' } })),
       (err: unknown) =>
-        err instanceof MalformedStringError && err.field === 'RecordedOp.create.path',
+        err instanceof InvalidArgumentError &&
+        err.reason === 'StringField' &&
+        err.message.includes('RecordedOp.create.path'),
     );
     const ok = op({ seqNo: 1, create: { path: '/dir/\u{1f600}/é' } });
     assert.deepEqual(decodeRecordedOp(encodeRecordedOp(ok)), ok);
@@ -280,10 +281,10 @@ describe('wire/codec: RecordedOp decoding rules', () => {
       '22070a052fc3a9e0ff',
     );
     // A lone surrogate that is not an escaped byte has no bytes: still refused.
-    assert.throws(
-      () => encodeRecordedOp(op({ seqNo: 1, create: { path: '/\ud800' } })),
-      MalformedStringError,
-    );
+    assert.throws(() => encodeRecordedOp(op({ seqNo: 1, create: { path: '/\ud800' } })), {
+      code: 'InvalidArgument',
+      reason: 'StringField',
+    });
   });
 
   it('skips unknown fields of every wire type', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { FrameDecoderUsageError, UnexpectedEOFError } from '../../src/wire/errors.js';
+import { UnexpectedEOFError } from '../../src/wire/errors.js';
 import {
   encodeFrame,
   FRAME_HEADER_LENGTH,
@@ -326,14 +326,15 @@ describe('wire/framing: FrameDecoder streaming behaviour', () => {
     assert.equal(event.offset, 4096);
   });
 
-  it('rejects misuse with FrameDecoderUsageError', () => {
+  it('rejects misuse with InvalidArgumentError (FrameDecoderUsage)', () => {
+    const misuse = { code: 'InvalidArgument', reason: 'FrameDecoderUsage' };
     const decoder = new FrameDecoder();
     decoder.end();
-    assert.throws(() => decoder.push(ascii('x')), FrameDecoderUsageError);
-    assert.throws(() => decoder.takeRaw(-1), FrameDecoderUsageError);
-    assert.throws(() => decoder.takeRaw(1.5), FrameDecoderUsageError);
-    assert.throws(() => decoder.reset(-1), FrameDecoderUsageError);
-    assert.throws(() => new FrameDecoder(0.5), FrameDecoderUsageError);
+    assert.throws(() => decoder.push(ascii('x')), misuse);
+    assert.throws(() => decoder.takeRaw(-1), misuse);
+    assert.throws(() => decoder.takeRaw(1.5), misuse);
+    assert.throws(() => decoder.reset(-1), misuse);
+    assert.throws(() => new FrameDecoder(0.5), misuse);
   });
 
   it('does not change frames already returned when more bytes are pushed', () => {

@@ -28,7 +28,6 @@ export class FlakeyCommandError extends RecoveryLogError {
     cause?: unknown,
   ) {
     super(
-      'DMFLAKEY_COMMAND_FAILED',
       `\`${command.join(' ')}\` failed (exit ${exitCode ?? 'none'}): ${stderr.trim() || '(no stderr)'}. ` +
         'The dm-flakey harness needs root and a kernel with dm-mod + dm-flakey (run it through test/crash/dmflakey/vm.sh).',
       { cause },
@@ -44,7 +43,6 @@ export class FlakeyFeatureUnsupportedError extends RecoveryLogError {
   readonly feature: string;
   constructor(feature: string, kernel: string, targetVersion: string) {
     super(
-      'DMFLAKEY_FEATURE_UNSUPPORTED',
       `dm-flakey feature "${feature}" is not supported by kernel ${kernel} (flakey target ${targetVersion}); ` +
         'it needs a newer kernel (random_read_corrupt/random_write_corrupt arrived in Linux 6.6-era dm-flakey).',
     );

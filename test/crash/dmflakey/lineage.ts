@@ -328,7 +328,7 @@ export function errorWindowViolations(
     // After a failed fdatasync (JournalWriteError) the journal must refuse every append itself,
     // without trying again; any other rejection must at least be typed.
     const syncFailed = failures.some(
-      (f) => f.t === 'fail' && f.outcome.errorCode === 'JournalWriteError',
+      (f) => f.t === 'fail' && f.outcome.errorCode === 'JournalWrite',
     );
     if (probe.append.ok) {
       if (syncFailed) {
