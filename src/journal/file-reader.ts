@@ -116,8 +116,10 @@ export class ChainReader {
         }
         return infos;
       } catch (error) {
-        // Pruned by another process while we listed: list the chain as it is now.
-        if (!(error instanceof FragmentGoneError) || attempt >= 2) throw error;
+        // Pruned by another process while we listed: list the chain as it is now (three times;
+        // prunes racing every listing are then reported, typed, for the caller to retry).
+        if (!(error instanceof FragmentGoneError)) throw error;
+        if (attempt >= 2) throw new JournalIOError(this.name, error.path, 'list', error);
         await this.reload();
       }
     }

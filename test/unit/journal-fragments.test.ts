@@ -570,6 +570,30 @@ describe('FileJournal fragments', function () {
       await reopened.close();
     });
 
+    it('a listing that prunes keep racing fails typed (JournalIO), never with an internal error', async function () {
+      const dir = join(await scratchDir(), 'log');
+      const journal = await FileJournal.create(dir, 'prune/log', { fragmentBytes: 100 });
+      for (let i = 0; i < 5; i += 1) await journal.append(bytesOf(100, i));
+      await journal.close();
+      // The oldest index file keeps vanishing between the directory listing and its loading, as
+      // if another process pruned it every time.
+      let vanish = false;
+      const racedDisk: JournalStorage = {
+        ...nodeStorage,
+        stat: ((path: string, options?: unknown) =>
+          vanish && path.endsWith('0000000001.index')
+            ? Promise.reject(Object.assign(new Error('ENOENT: gone'), { code: 'ENOENT' }))
+            : (nodeStorage.stat as (p: string, o?: unknown) => Promise<unknown>)(
+                path,
+                options,
+              )) as JournalStorage['stat'],
+      };
+      const reader = await FileJournal.open(dir, { storage: racedDisk, readOnly: true });
+      vanish = true;
+      await assert.rejects(reader.fragments(), { code: 'JournalIO' });
+      await reader.close();
+    });
+
     it('refuses to prune with hints that do not name the journal', async function () {
       const dir = join(await scratchDir(), 'log');
       const journal = await FileJournal.create(dir, 'prune/log', { fragmentBytes: 100 });
