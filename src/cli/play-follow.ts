@@ -25,7 +25,7 @@ import { CorruptLogError, CorruptPayloadError, LocalFsError } from '../player/er
 import { LogReader, type LogItem } from '../player/log-reader.js';
 import { STAGING_DIR, stagedPath, targetPath } from '../player/staging.js';
 import { crc32cUpdate } from '../wire/checksum.js';
-import { decodeRecordedOp } from '../wire/codec.js';
+import { decodeFrameOp } from '../player/playback.js';
 import { opKind, type Author, type RecordedOp } from '../wire/types.js';
 
 export interface FollowOptions {
@@ -149,7 +149,7 @@ export async function followLog(options: FollowOptions): Promise<FollowResult> {
       try {
         item = await reader.next(Number.POSITIVE_INFINITY);
         if (item.type === 'frame') {
-          op = decode(item, log);
+          op = decodeFrameOp(item, log);
           if (op.write !== undefined) payload = await readPayload(reader, op);
         }
       } catch (err) {
@@ -205,28 +205,6 @@ export async function followLog(options: FollowOptions): Promise<FollowResult> {
     // The tree is consistent unless an op failed half-way: then the marker stays (see above).
     if (!applying) await rm(staging, { recursive: true, force: true });
   }
-}
-
-function decode(item: Extract<LogItem, { type: 'frame' }>, log: string): RecordedOp {
-  let op: RecordedOp;
-  try {
-    op = decodeRecordedOp(item.payload, { byteStrings: true });
-  } catch (err) {
-    throw new CorruptLogError(
-      'undecodable-frame',
-      log,
-      item.offset,
-      `the ${item.frame.length}-byte frame does not decode as a RecordedOp`,
-      { cause: err },
-    );
-  }
-  if (op.write !== undefined && (op.write.length < 0 || op.write.offset < 0)) {
-    throw new CorruptLogError('invalid-op', log, item.offset, 'a Write with a negative field');
-  }
-  op.firstOffset = item.offset;
-  op.lastOffset = item.offset + item.frame.length + (op.write?.length ?? 0);
-  op.log = log;
-  return op;
 }
 
 /** Reads a Write's payload whole and checks it against the op's CRC-32C. */

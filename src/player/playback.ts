@@ -419,7 +419,7 @@ export class Playback {
     log: string,
     waitBelow: number,
   ): Promise<boolean> {
-    const op = this.#decode(item, log);
+    const op = decodeFrameOp(item, log);
     if (this.#resync) {
       this.#resync = false;
       this.#fsm.startAt(op.seqNo, op.checksum);
@@ -463,47 +463,6 @@ export class Playback {
       this.#state = 'inject-handoff-at-head';
     }
     return false;
-  }
-
-  #decode(item: Extract<LogItem, { type: 'frame' }>, log: string): RecordedOp {
-    let op: RecordedOp;
-    try {
-      // Gazette's names and properties may hold any bytes, kept exactly (byte-string.ts), in
-      // strict mode too: a torn or damaged frame is found by the checksum chain, not by UTF-8.
-      op = decodeRecordedOp(item.payload, { byteStrings: true });
-    } catch (err) {
-      throw new CorruptLogError(
-        'undecodable-frame',
-        log,
-        item.offset,
-        `the ${item.frame.length}-byte frame does not decode as a RecordedOp ` +
-          `(${err instanceof Error ? err.message : String(err)})`,
-        { cause: err },
-      );
-    }
-    const write = op.write;
-    if (write && (write.length < 0 || write.offset < 0)) {
-      throw new CorruptLogError(
-        'invalid-op',
-        log,
-        item.offset,
-        `Write op SeqNo ${op.seqNo} has a negative length (${write.length}) or offset ` +
-          `(${write.offset})`,
-      );
-    }
-    if (op.truncate && op.truncate.length < 0) {
-      throw new CorruptLogError(
-        'invalid-op',
-        log,
-        item.offset,
-        `Truncate op SeqNo ${op.seqNo} has a negative length (${op.truncate.length})`,
-      );
-    }
-    // Offsets and log are known only to the reader; serialized values are ignored.
-    op.firstOffset = item.offset;
-    op.lastOffset = item.offset + item.frame.length + (write?.length ?? 0);
-    op.log = log;
-    return op;
   }
 
   /** Applies `op` to the FSM: 'applied', or why it was skipped (strict mode throws instead). */
@@ -677,4 +636,49 @@ export class Playback {
       `the ${length}-byte payload of Write op SeqNo ${op.seqNo} is cut short: ${why}`,
     );
   }
+}
+
+/**
+ * The RecordedOp of a frame the log reader returned, with the offsets and log only the reader
+ * knows; a frame that does not decode, or an op with negative fields, is corruption.
+ */
+export function decodeFrameOp(item: Extract<LogItem, { type: 'frame' }>, log: string): RecordedOp {
+  let op: RecordedOp;
+  try {
+    // Gazette's names and properties may hold any bytes, kept exactly (byte-string.ts), in
+    // strict mode too: a torn or damaged frame is found by the checksum chain, not by UTF-8.
+    op = decodeRecordedOp(item.payload, { byteStrings: true });
+  } catch (err) {
+    throw new CorruptLogError(
+      'undecodable-frame',
+      log,
+      item.offset,
+      `the ${item.frame.length}-byte frame does not decode as a RecordedOp ` +
+        `(${err instanceof Error ? err.message : String(err)})`,
+      { cause: err },
+    );
+  }
+  const write = op.write;
+  if (write && (write.length < 0 || write.offset < 0)) {
+    throw new CorruptLogError(
+      'invalid-op',
+      log,
+      item.offset,
+      `Write op SeqNo ${op.seqNo} has a negative length (${write.length}) or offset ` +
+        `(${write.offset})`,
+    );
+  }
+  if (op.truncate && op.truncate.length < 0) {
+    throw new CorruptLogError(
+      'invalid-op',
+      log,
+      item.offset,
+      `Truncate op SeqNo ${op.seqNo} has a negative length (${op.truncate.length})`,
+    );
+  }
+  // Offsets and log are known only to the reader; serialized values are ignored.
+  op.firstOffset = item.offset;
+  op.lastOffset = item.offset + item.frame.length + (write?.length ?? 0);
+  op.log = log;
+  return op;
 }
