@@ -2,6 +2,7 @@
  * The random workload a recording child runs: ops chosen from the current TreeModel so each is
  * valid (and so each is exactly one append), performed through RecordedFs on the real directory.
  */
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { RecordedFs } from '../../../src/recorded-fs.js';
 import {
@@ -79,12 +80,20 @@ export function nextOp(model: TreeModel, random: () => number): KillOp {
   }
 }
 
-/** Performs `op` under `root` through `rfs` (one recorded append). */
+/**
+ * Performs `op` under `root` through `rfs` (one recorded append). Parent directories are made on
+ * the base file system, unrecorded: RecordedFs records a mkdir as an append of its own, and this
+ * layer's ledger has one state per workload step, compared by files (a recovered tree holding a
+ * step's mkdir but not its create would read as the previous state one op further on). The
+ * Player makes a recorded file's parents anyway; recorded directory ops are covered by the unit
+ * and differential tests.
+ */
 export async function perform(rfs: RecordedFs, root: string, op: KillOp): Promise<void> {
   const abs = (p: string): string => root + p;
+  const parentOf = (p: string): Promise<unknown> => mkdir(dirname(abs(p)), { recursive: true });
   switch (op.kind) {
     case 'create': {
-      await rfs.mkdir(dirname(abs(op.path)), { recursive: true });
+      await parentOf(op.path);
       const h = await rfs.open(abs(op.path), 'w');
       await h.close();
       return;
@@ -107,11 +116,11 @@ export async function perform(rfs: RecordedFs, root: string, op: KillOp): Promis
       return;
     }
     case 'link':
-      await rfs.mkdir(dirname(abs(op.to)), { recursive: true });
+      await parentOf(op.to);
       await rfs.link(abs(op.from), abs(op.to));
       return;
     case 'rename':
-      await rfs.mkdir(dirname(abs(op.to)), { recursive: true });
+      await parentOf(op.to);
       await rfs.rename(abs(op.from), abs(op.to));
       return;
     case 'unlink':
