@@ -7,7 +7,7 @@
  * journal's commit record) and once more on playback, so CRC speed bounds large-write and
  * playback throughput: the native SSE4.2 implementation (@node-rs/crc32, ~5 GB/s here) is used
  * when its prebuilt binary loads, and the pure-JS crc-32 package (~1 GB/s) otherwise. Both give
- * identical results (checked in test/unit/crc32c.test.ts).
+ * identical results (checked in test/wire/crc32c.test.ts).
  */
 import { createRequire } from 'node:module';
 // crc-32 has no exports map and is CommonJS: its module object is the default import.

@@ -5,7 +5,7 @@
  * The code is the class name minus its `Error` suffix (`JournalLockedError` -> `JournalLocked`;
  * the FSM's errors keep Gazette's names, `ErrWrongSeqNo`), taken from the class actually
  * constructed, so a new class cannot get it wrong and no two classes share one. README.md's
- * "Errors" table lists every code; test/unit/errors.test.ts holds the two to each other.
+ * "Errors" table lists every code; test/core/errors.test.ts holds the two to each other.
  */
 export class RecoveryLogError extends Error {
   readonly code: string;

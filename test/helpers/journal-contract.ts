@@ -1,6 +1,6 @@
 /**
  * The Journal contract as a shared mocha suite, run against every implementation (see
- * journal-memory.test.ts and journal-file.test.ts).
+ * test/journal/memory.test.ts and test/journal/file.test.ts).
  */
 import assert from 'node:assert/strict';
 import { AbortedError, InvalidArgumentError } from '../../src/errors.js';

@@ -1,5 +1,5 @@
 import { JetStreamJournal } from '../../src/journal/jetstream.js';
-import { journalContract } from '../unit/journal-contract.js';
+import { journalContract } from '../helpers/journal-contract.js';
 import { cluster, uniqueLocation } from './cluster.js';
 
 journalContract('JetStreamJournal (3-node R3 cluster)', {

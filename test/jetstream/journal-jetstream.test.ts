@@ -15,7 +15,7 @@ import {
 } from '../../src/journal/errors.js';
 import { partHeaders } from '../../src/journal/jetstream-parts.js';
 import type { FSMHints } from '../../src/wire/types.js';
-import { bytesOf, concatBytes, readAll } from '../unit/journal-contract.js';
+import { bytesOf, concatBytes, readAll } from '../helpers/journal-contract.js';
 import { cluster, summary, uniqueLocation } from './cluster.js';
 
 describe('JetStreamJournal on a 3-node cluster', function () {

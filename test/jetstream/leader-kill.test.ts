@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { JetStreamJournal } from '../../src/journal/jetstream.js';
-import { bytesOf, readAll } from '../unit/journal-contract.js';
+import { bytesOf, readAll } from '../helpers/journal-contract.js';
 import { cluster, summary, uniqueLocation } from './cluster.js';
 
 const MAGIC = 0x52_4c_4a_53; // "RLJS"

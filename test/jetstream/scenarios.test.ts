@@ -1,5 +1,5 @@
 /**
- * The Recorder/Player scenarios of test/unit/scenarios.test.ts over JetStream (real 3-node
+ * The Recorder/Player scenarios of test/core/scenarios.test.ts over JetStream (real 3-node
  * cluster), each process modelled by a journal instance with its own connection: a hand-off
  * fencing a zombie primary, a warm standby tailing then promoted, and a log change from a
  * FileJournal to a JetStream journal (hints spanning both logs).

@@ -14,7 +14,7 @@ import { MemoryJournal } from '../../src/journal/memory.js';
 import { nodeStorage, type JournalStorage } from '../../src/journal/storage.js';
 import { FSM } from '../../src/fsm.js';
 import { Recorder } from '../../src/recorder.js';
-import { bytesOf, concatBytes, readAll } from './journal-contract.js';
+import { bytesOf, concatBytes, readAll } from '../helpers/journal-contract.js';
 
 const scratch: string[] = [];
 async function scratchDir(): Promise<string> {

@@ -22,7 +22,7 @@ import {
   type JournalStorage,
   type StorageFileHandle,
 } from '../../src/journal/storage.js';
-import { bytesOf, concatBytes, journalContract, readAll } from './journal-contract.js';
+import { bytesOf, concatBytes, journalContract, readAll } from '../helpers/journal-contract.js';
 import type { ChildCommand } from '../fixtures/journal-child.js';
 import {
   TEST_RECORD_HEADER,

@@ -33,7 +33,7 @@ import {
 import { encodeCommitRecord } from '../../src/journal/legacy-record.js';
 import { crc32c } from '../../src/crc32c.js';
 import { nodeStorage, type JournalStorage } from '../../src/journal/storage.js';
-import { bytesOf, concatBytes, readAll } from './journal-contract.js';
+import { bytesOf, concatBytes, readAll } from '../helpers/journal-contract.js';
 import type { FSMHints } from '../../src/wire/types.js';
 import { Volume } from 'memfs';
 import { FSM } from '../../src/fsm.js';

@@ -17,7 +17,7 @@ import {
   type PartMeta,
 } from '../../src/journal/jetstream-parts.js';
 import { isTransient, isWrongLastSequence } from '../../src/journal/jetstream-errors.js';
-import { concatBytes } from './journal-contract.js';
+import { concatBytes } from '../helpers/journal-contract.js';
 
 describe('JetStream journal layout', function () {
   describe('names', function () {

@@ -6,7 +6,7 @@ import {
   JournalWriteError,
   RegisterMismatchError,
 } from '../../src/journal/errors.js';
-import { bytesOf, concatBytes, journalContract, readAll } from './journal-contract.js';
+import { bytesOf, concatBytes, journalContract, readAll } from '../helpers/journal-contract.js';
 
 journalContract('MemoryJournal', {
   create: async (name, hooks) => {
