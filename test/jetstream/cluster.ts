@@ -40,6 +40,14 @@ export function uniqueLocation(label: string): { stream: string; subject: string
   return { stream: `RLT_${tag}`, subject: `rltest.${tag}` };
 }
 
+// The shared cluster starts once, before any test, with time for a slow start and its one retry:
+// a test's own hook (60 s) was shorter than two 60 s attempts, and a fresh-clone CI run failed
+// there while the cluster formed.
+before(async function () {
+  this.timeout(180_000);
+  await cluster();
+});
+
 after(async function () {
   this.timeout(30_000);
   const line =
