@@ -21,11 +21,12 @@ import { JournalRangeMissingError } from '../journal/errors.js';
 import type { Journal } from '../journal/journal.js';
 import { playedThrough } from '../fsm-position.js';
 import type { PlayResult } from '../player.js';
-import { CorruptLogError, CorruptPayloadError, LocalFsError } from '../player/errors.js';
+import { CorruptLogError, LocalFsError } from '../player/errors.js';
 import { LogReader, type LogItem } from '../player/log-reader.js';
 import { STAGING_DIR, stagedPath, targetPath } from '../player/staging.js';
 import { crc32cUpdate } from '../wire/checksum.js';
 import { decodeFrameOp } from '../player/playback.js';
+import { checkPayloadCrc } from '../player/payload.js';
 import { opKind, type Author, type RecordedOp } from '../wire/types.js';
 
 export interface FollowOptions {
@@ -226,17 +227,7 @@ async function readPayload(reader: LogReader, op: RecordedOp): Promise<Uint8Arra
   }
   const expected = write.payloadCrc32c ?? 0;
   if (expected !== 0 && write.length > 0) {
-    const actual = crc32cUpdate(0, bytes);
-    if (actual !== expected >>> 0) {
-      throw new CorruptPayloadError(
-        op.log,
-        op.firstOffset,
-        write.fnode,
-        write.length,
-        expected,
-        actual,
-      );
-    }
+    checkPayloadCrc(op, expected, crc32cUpdate(0, bytes));
   }
   return bytes;
 }
