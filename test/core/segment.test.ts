@@ -11,35 +11,44 @@ import {
 import type { Segment } from '../../src/wire/types.js';
 import { seg } from '../helpers/fixtures.js';
 
+/** A segment in the column order of Gazette's tables. */
+function S(
+  author: number,
+  firstSeqNo: number,
+  lastSeqNo: number,
+  firstOffset: number,
+  lastOffset: number,
+  firstChecksum: number,
+  log: string,
+): Segment {
+  return seg({ author, firstSeqNo, lastSeqNo, firstOffset, lastOffset, firstChecksum, log });
+}
+
 const A = 'log/A';
 const B = 'log/B';
 
 /** Gazette's model set M (segment_test.go). */
 function modelSegments(): Segment[] {
   return [
-    seg({ author: 0xa, firstSeqNo: 5, lastSeqNo: 10, firstOffset: 500, lastOffset: 1001, log: A }),
-    seg({
-      author: 0xb,
-      firstSeqNo: 11,
-      lastSeqNo: 11,
-      firstOffset: 1100,
-      lastOffset: 1101,
-      log: A,
-    }),
-    seg({
-      author: 0xb,
-      firstSeqNo: 13,
-      lastSeqNo: 15,
-      firstOffset: 1300,
-      lastOffset: 1501,
-      log: A,
-    }),
+    S(0xa, 5, 10, 500, 1001, 0, A),
+    S(0xb, 11, 11, 1100, 1101, 0, A),
+    S(0xb, 13, 15, 1300, 1501, 0, A),
   ];
 }
 
 function modelSet(): SegmentSet {
   return SegmentSet.from(modelSegments());
 }
+
+/** Gazette's consistency errors, as the tables below expect them. */
+const MONOTONIC_FIRST = /^expected monotonic FirstOffset: .*/;
+const MONOTONIC_LAST = /^expected monotonic LastOffset: .*/;
+const PRECEDING_LAST = /^expected preceding Segment to also include LastOffset: .*/;
+const SAME_AUTHOR = /^expected Segment Author equality: .*/;
+const SAME_LOG = /^expected Segment Log equality: .*/;
+const SAME_CHECKSUM = /^expected FirstChecksum equality: .*/;
+const LOG_AFTER_ZERO =
+  /^Segment cannot use a different log where preceding Segment\.LastOffset is zero: .*/;
 
 /** mulberry32: small seeded PRNG so that failing permutations can be replayed. */
 function rng(seed: number): () => number {
@@ -97,17 +106,14 @@ describe('segment', () => {
       lastOffset: 1,
       log: 'a/log',
     });
+    // prettier-ignore
     const cases: [string, Partial<Segment>, RegExp][] = [
       ['zero author', { author: 0 }, /^Author is zero$/],
       ['zero FirstSeqNo', { firstSeqNo: 0 }, /^FirstSeqNo <= 0$/],
       ['negative FirstSeqNo', { firstSeqNo: -1 }, /^FirstSeqNo <= 0$/],
       ['negative FirstOffset', { firstOffset: -1 }, /^FirstOffset < 0$/],
       ['LastSeqNo before FirstSeqNo', { lastSeqNo: 9 }, /^LastSeqNo < segment\.FirstSeqNo$/],
-      [
-        'LastOffset before FirstOffset',
-        { firstOffset: 100, lastOffset: 99 },
-        /^LastOffset <= segment\.FirstOffset$/,
-      ],
+      ['LastOffset before FirstOffset', { firstOffset: 100, lastOffset: 99 }, /^LastOffset <= segment\.FirstOffset$/],
       ['empty log', { log: '' }, /^Log: invalid length .*/],
     ];
     for (const [name, change, message] of cases) {
@@ -164,429 +170,33 @@ describe('segment', () => {
       e?: Segment;
       err?: RegExp | 'not reducible';
     };
-    const rows: Row[] = [
-      {
-        name: 'overlap',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 700,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 4,
-          lastSeqNo: 9,
-          firstOffset: 400,
-          lastOffset: 901,
-          firstChecksum: 0x44,
-          log: A,
-        }),
-        e: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 9,
-          firstOffset: 200,
-          lastOffset: 901,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-      },
-      {
-        name: 'overlap, non-monotonic FirstOffset',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 4,
-          lastSeqNo: 9,
-          firstOffset: 100,
-          lastOffset: 901,
-          firstChecksum: 0x44,
-          log: A,
-        }),
-        err: /^expected monotonic FirstOffset: .*/,
-      },
-      {
-        name: 'overlap, non-monotonic LastOffset',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 4,
-          lastSeqNo: 9,
-          firstOffset: 400,
-          lastOffset: 700,
-          firstChecksum: 0x44,
-          log: A,
-        }),
-        err: /^expected monotonic LastOffset: .*/,
-      },
-      {
-        name: 'overlap, preceding segment is missing LastOffset',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 0,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 4,
-          lastSeqNo: 9,
-          firstOffset: 400,
-          lastOffset: 901,
-          firstChecksum: 0x44,
-          log: A,
-        }),
-        err: /^expected preceding Segment to also include LastOffset: .*/,
-      },
-      {
-        name: 'overlap, mismatched authors',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x2,
-          firstSeqNo: 4,
-          lastSeqNo: 9,
-          firstOffset: 400,
-          lastOffset: 901,
-          firstChecksum: 0x44,
-          log: A,
-        }),
-        err: /^expected Segment Author equality: .*/,
-      },
-      {
-        name: 'overlap, mismatched logs',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 4,
-          lastSeqNo: 9,
-          firstOffset: 400,
-          lastOffset: 901,
-          firstChecksum: 0x44,
-          log: B,
-        }),
-        err: /^expected Segment Log equality: .*/,
-      },
-      {
-        name: 'covered',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 3,
-          lastSeqNo: 6,
-          firstOffset: 300,
-          lastOffset: 0,
-          firstChecksum: 0x33,
-          log: A,
-        }),
-        e: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-      },
-      {
-        name: 'disjoint',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 4,
-          firstOffset: 200,
-          lastOffset: 401,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 6,
-          lastSeqNo: 7,
-          firstOffset: 600,
-          firstChecksum: 0x66,
-          log: A,
-        }),
-        err: 'not reducible',
-      },
-      {
-        name: 'equal-right (the non-zero LastOffset is kept)',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 4,
-          lastSeqNo: 7,
-          firstOffset: 400,
-          lastOffset: 0,
-          firstChecksum: 0x44,
-          log: A,
-        }),
-        e: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-      },
-      {
-        name: 'equal-right, unequal LastOffset',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 4,
-          lastSeqNo: 7,
-          firstOffset: 400,
-          lastOffset: 702,
-          firstChecksum: 0x44,
-          log: A,
-        }),
-        err: /^expected monotonic LastOffset: .*/,
-      },
-      {
-        name: 'equal-left (the larger FirstOffset is kept)',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 9,
-          firstOffset: 210,
-          lastOffset: 901,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        e: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 9,
-          firstOffset: 210,
-          lastOffset: 901,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-      },
-      {
-        name: 'equal-left, checksum mismatch',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 9,
-          firstOffset: 210,
-          lastOffset: 901,
-          firstChecksum: 0xbad,
-          log: A,
-        }),
-        err: /^expected FirstChecksum equality: .*/,
-      },
-      {
-        name: 'identity',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 190,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 0,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        e: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-      },
-      {
-        name: 'adjacent',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 4,
-          firstOffset: 200,
-          lastOffset: 401,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 5,
-          lastSeqNo: 7,
-          firstOffset: 500,
-          lastOffset: 701,
-          firstChecksum: 0x55,
-          log: A,
-        }),
-        e: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 7,
-          firstOffset: 200,
-          lastOffset: 701,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-      },
-      {
-        name: 'adjacent, different authors',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 4,
-          firstOffset: 200,
-          lastOffset: 401,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x2,
-          firstSeqNo: 5,
-          lastSeqNo: 7,
-          firstOffset: 500,
-          lastOffset: 701,
-          firstChecksum: 0x55,
-          log: A,
-        }),
-        err: 'not reducible',
-      },
-      {
-        name: 'adjacent, different logs',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 4,
-          firstOffset: 200,
-          lastOffset: 401,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 5,
-          lastSeqNo: 7,
-          firstOffset: 500,
-          lastOffset: 701,
-          firstChecksum: 0x55,
-          log: B,
-        }),
-        err: 'not reducible',
-      },
-      {
-        name: 'adjacent, different logs, zero LastOffset',
-        a: seg({
-          author: 0x1,
-          firstSeqNo: 2,
-          lastSeqNo: 4,
-          firstOffset: 200,
-          lastOffset: 0,
-          firstChecksum: 0x22,
-          log: A,
-        }),
-        b: seg({
-          author: 0x1,
-          firstSeqNo: 5,
-          lastSeqNo: 7,
-          firstOffset: 500,
-          lastOffset: 0,
-          firstChecksum: 0x55,
-          log: B,
-        }),
-        err: /^Segment cannot use a different log where preceding Segment\.LastOffset is zero: .*/,
-      },
+    const NR = 'not reducible';
+    // One row per line, as in Gazette's table: name, a, b, and the reduction or its error.
+    // prettier-ignore
+    const table: [string, Segment, Segment, Segment | RegExp | typeof NR][] = [
+      ['overlap', S(0x1, 2, 7, 200, 700, 0x22, A), S(0x1, 4, 9, 400, 901, 0x44, A), S(0x1, 2, 9, 200, 901, 0x22, A)],
+      ['overlap, non-monotonic FirstOffset', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x1, 4, 9, 100, 901, 0x44, A), MONOTONIC_FIRST],
+      ['overlap, non-monotonic LastOffset', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x1, 4, 9, 400, 700, 0x44, A), MONOTONIC_LAST],
+      ['overlap, preceding segment is missing LastOffset', S(0x1, 2, 7, 200, 0, 0x22, A), S(0x1, 4, 9, 400, 901, 0x44, A), PRECEDING_LAST],
+      ['overlap, mismatched authors', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x2, 4, 9, 400, 901, 0x44, A), SAME_AUTHOR],
+      ['overlap, mismatched logs', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x1, 4, 9, 400, 901, 0x44, B), SAME_LOG],
+      ['covered', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x1, 3, 6, 300, 0, 0x33, A), S(0x1, 2, 7, 200, 701, 0x22, A)],
+      ['disjoint', S(0x1, 2, 4, 200, 401, 0x22, A), S(0x1, 6, 7, 600, 0, 0x66, A), NR],
+      ['equal-right (the non-zero LastOffset is kept)', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x1, 4, 7, 400, 0, 0x44, A), S(0x1, 2, 7, 200, 701, 0x22, A)],
+      ['equal-right, unequal LastOffset', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x1, 4, 7, 400, 702, 0x44, A), MONOTONIC_LAST],
+      ['equal-left (the larger FirstOffset is kept)', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x1, 2, 9, 210, 901, 0x22, A), S(0x1, 2, 9, 210, 901, 0x22, A)],
+      ['equal-left, checksum mismatch', S(0x1, 2, 7, 200, 701, 0x22, A), S(0x1, 2, 9, 210, 901, 0xbad, A), SAME_CHECKSUM],
+      ['identity', S(0x1, 2, 7, 190, 701, 0x22, A), S(0x1, 2, 7, 200, 0, 0x22, A), S(0x1, 2, 7, 200, 701, 0x22, A)],
+      ['adjacent', S(0x1, 2, 4, 200, 401, 0x22, A), S(0x1, 5, 7, 500, 701, 0x55, A), S(0x1, 2, 7, 200, 701, 0x22, A)],
+      ['adjacent, different authors', S(0x1, 2, 4, 200, 401, 0x22, A), S(0x2, 5, 7, 500, 701, 0x55, A), NR],
+      ['adjacent, different logs', S(0x1, 2, 4, 200, 401, 0x22, A), S(0x1, 5, 7, 500, 701, 0x55, B), NR],
+      ['adjacent, different logs, zero LastOffset', S(0x1, 2, 4, 200, 0, 0x22, A), S(0x1, 5, 7, 500, 0, 0x55, B), LOG_AFTER_ZERO],
     ];
+    const rows: Row[] = table.map(([name, a, b, expect]) =>
+      expect === NR || expect instanceof RegExp
+        ? { name, a, b, err: expect }
+        : { name, a, b, e: expect },
+    );
 
     it('has all 17 of Gazette table rows', () => assert.equal(rows.length, 17));
 
@@ -627,96 +237,19 @@ describe('segment', () => {
       checkPermutedAdds(
         modelSegments(),
         [
-          seg({
-            author: 0xf,
-            firstSeqNo: 1,
-            lastSeqNo: 4,
-            firstOffset: 100,
-            lastOffset: 401,
-            log: A,
-          }),
-          seg({
-            author: 0xf,
-            firstSeqNo: 12,
-            lastSeqNo: 12,
-            firstOffset: 1200,
-            lastOffset: 1201,
-            log: A,
-          }),
-          seg({
-            author: 0xf,
-            firstSeqNo: 16,
-            lastSeqNo: 18,
-            firstOffset: 1600,
-            lastOffset: 1801,
-            log: A,
-          }),
-          seg({
-            author: 0xf,
-            firstSeqNo: 19,
-            lastSeqNo: 20,
-            firstOffset: 20,
-            lastOffset: 21,
-            log: B,
-          }),
+          S(0xf, 1, 4, 100, 401, 0, A),
+          S(0xf, 12, 12, 1200, 1201, 0, A),
+          S(0xf, 16, 18, 1600, 1801, 0, A),
+          S(0xf, 19, 20, 20, 21, 0, B),
         ],
         [
-          seg({
-            author: 0xf,
-            firstSeqNo: 1,
-            lastSeqNo: 4,
-            firstOffset: 100,
-            lastOffset: 401,
-            log: A,
-          }),
-          seg({
-            author: 0xa,
-            firstSeqNo: 5,
-            lastSeqNo: 10,
-            firstOffset: 500,
-            lastOffset: 1001,
-            log: A,
-          }),
-          seg({
-            author: 0xb,
-            firstSeqNo: 11,
-            lastSeqNo: 11,
-            firstOffset: 1100,
-            lastOffset: 1101,
-            log: A,
-          }),
-          seg({
-            author: 0xf,
-            firstSeqNo: 12,
-            lastSeqNo: 12,
-            firstOffset: 1200,
-            lastOffset: 1201,
-            log: A,
-          }),
-          seg({
-            author: 0xb,
-            firstSeqNo: 13,
-            lastSeqNo: 15,
-            firstOffset: 1300,
-            lastOffset: 1501,
-            log: A,
-          }),
-          seg({
-            author: 0xf,
-            firstSeqNo: 16,
-            lastSeqNo: 18,
-            firstOffset: 1600,
-            lastOffset: 1801,
-            log: A,
-          }),
-          seg({
-            author: 0xf,
-            firstSeqNo: 19,
-            lastSeqNo: 20,
-            firstOffset: 20,
-            lastOffset: 21,
-            log: B,
-          }),
+          S(0xf, 1, 4, 100, 401, 0, A),
+          S(0xa, 5, 10, 500, 1001, 0, A),
+          S(0xb, 11, 11, 1100, 1101, 0, A),
+          S(0xf, 12, 12, 1200, 1201, 0, A),
+          S(0xb, 13, 15, 1300, 1501, 0, A),
+          S(0xf, 16, 18, 1600, 1801, 0, A),
+          S(0xf, 19, 20, 20, 21, 0, B),
         ],
       );
     });
@@ -725,35 +258,11 @@ describe('segment', () => {
       checkPermutedAdds(
         modelSegments(),
         [
-          seg({
-            author: 0xa,
-            firstSeqNo: 1,
-            lastSeqNo: 4,
-            firstOffset: 100,
-            lastOffset: 401,
-            log: A,
-          }),
-          seg({
-            author: 0xb,
-            firstSeqNo: 12,
-            lastSeqNo: 12,
-            firstOffset: 1200,
-            lastOffset: 1201,
-            log: A,
-          }),
-          seg({ author: 0xb, firstSeqNo: 16, lastSeqNo: 18, firstOffset: 1600, log: A }),
+          S(0xa, 1, 4, 100, 401, 0, A),
+          S(0xb, 12, 12, 1200, 1201, 0, A),
+          S(0xb, 16, 18, 1600, 0, 0, A),
         ],
-        [
-          seg({
-            author: 0xa,
-            firstSeqNo: 1,
-            lastSeqNo: 10,
-            firstOffset: 100,
-            lastOffset: 1001,
-            log: A,
-          }),
-          seg({ author: 0xb, firstSeqNo: 11, lastSeqNo: 18, firstOffset: 1100, log: A }),
-        ],
+        [S(0xa, 1, 10, 100, 1001, 0, A), S(0xb, 11, 18, 1100, 0, 0, A)],
       );
     });
 
@@ -761,11 +270,11 @@ describe('segment', () => {
       checkPermutedAdds(
         modelSegments(),
         [
-          seg({ author: 0xa, firstSeqNo: 5, lastSeqNo: 9, firstOffset: 500, log: A }),
-          seg({ author: 0xa, firstSeqNo: 6, lastSeqNo: 10, firstOffset: 600, log: A }),
-          seg({ author: 0xb, firstSeqNo: 11, lastSeqNo: 11, firstOffset: 1100, log: A }),
-          seg({ author: 0xb, firstSeqNo: 13, lastSeqNo: 14, firstOffset: 1300, log: A }),
-          seg({ author: 0xb, firstSeqNo: 14, lastSeqNo: 15, firstOffset: 1400, log: A }),
+          S(0xa, 5, 9, 500, 0, 0, A),
+          S(0xa, 6, 10, 600, 0, 0, A),
+          S(0xb, 11, 11, 1100, 0, 0, A),
+          S(0xb, 13, 14, 1300, 0, 0, A),
+          S(0xb, 14, 15, 1400, 0, 0, A),
         ],
         modelSegments(),
       );
@@ -775,182 +284,32 @@ describe('segment', () => {
       checkPermutedAdds(
         modelSegments(),
         [
-          seg({
-            author: 0xb,
-            firstSeqNo: 16,
-            firstOffset: 1600,
-            lastSeqNo: 16,
-            lastOffset: 1601,
-            log: A,
-          }),
-          seg({
-            author: 0xb,
-            firstSeqNo: 17,
-            firstOffset: 1700,
-            lastSeqNo: 17,
-            lastOffset: 1701,
-            log: A,
-          }),
-          seg({
-            author: 0xb,
-            firstSeqNo: 18,
-            firstOffset: 1800,
-            lastSeqNo: 18,
-            lastOffset: 1801,
-            log: A,
-          }),
-          seg({
-            author: 0xc,
-            firstSeqNo: 19,
-            firstOffset: 1900,
-            lastSeqNo: 19,
-            lastOffset: 0,
-            log: A,
-          }),
-          seg({
-            author: 0xc,
-            firstSeqNo: 20,
-            firstOffset: 2000,
-            lastSeqNo: 20,
-            lastOffset: 0,
-            log: A,
-          }),
+          S(0xb, 16, 16, 1600, 1601, 0, A),
+          S(0xb, 17, 17, 1700, 1701, 0, A),
+          S(0xb, 18, 18, 1800, 1801, 0, A),
+          S(0xc, 19, 19, 1900, 0, 0, A),
+          S(0xc, 20, 20, 2000, 0, 0, A),
         ],
         [
-          seg({
-            author: 0xa,
-            firstSeqNo: 5,
-            lastSeqNo: 10,
-            firstOffset: 500,
-            lastOffset: 1001,
-            log: A,
-          }),
-          seg({
-            author: 0xb,
-            firstSeqNo: 11,
-            lastSeqNo: 11,
-            firstOffset: 1100,
-            lastOffset: 1101,
-            log: A,
-          }),
-          seg({
-            author: 0xb,
-            firstSeqNo: 13,
-            lastSeqNo: 18,
-            firstOffset: 1300,
-            lastOffset: 1801,
-            log: A,
-          }),
-          seg({
-            author: 0xc,
-            firstSeqNo: 19,
-            lastSeqNo: 20,
-            firstOffset: 1900,
-            lastOffset: 0,
-            log: A,
-          }),
+          S(0xa, 5, 10, 500, 1001, 0, A),
+          S(0xb, 11, 11, 1100, 1101, 0, A),
+          S(0xb, 13, 18, 1300, 1801, 0, A),
+          S(0xc, 19, 20, 1900, 0, 0, A),
         ],
       );
     });
 
     describe('consistency checks (TestSetConsistencyChecks)', () => {
+      // prettier-ignore
       const cases: [string, Segment, RegExp][] = [
-        [
-          'overlap with a different author (before a)',
-          seg({
-            author: 0xc,
-            firstSeqNo: 4,
-            lastSeqNo: 5,
-            firstOffset: 400,
-            lastOffset: 501,
-            log: A,
-          }),
-          /^expected Segment Author equality: .*/,
-        ],
-        [
-          'overlap of a into b',
-          seg({
-            author: 0xa,
-            firstSeqNo: 10,
-            lastSeqNo: 11,
-            firstOffset: 1000,
-            lastOffset: 1101,
-            log: A,
-          }),
-          /^expected Segment Author equality: .*/,
-        ],
-        [
-          'overlap of b into a',
-          seg({
-            author: 0xb,
-            firstSeqNo: 10,
-            lastSeqNo: 11,
-            firstOffset: 1000,
-            lastOffset: 1101,
-            log: A,
-          }),
-          /^expected Segment Author equality: .*/,
-        ],
-        [
-          'overlap with a different author (at the end)',
-          seg({
-            author: 0xc,
-            firstSeqNo: 15,
-            lastSeqNo: 15,
-            firstOffset: 1500,
-            lastOffset: 1501,
-            log: A,
-          }),
-          /^expected Segment Author equality: .*/,
-        ],
-        [
-          'overlap with a different log',
-          seg({
-            author: 0xa,
-            firstSeqNo: 4,
-            lastSeqNo: 5,
-            firstOffset: 400,
-            lastOffset: 501,
-            log: 'wrong',
-          }),
-          /^expected Segment Log equality: .*/,
-        ],
-        [
-          'missing LastOffset before a known one',
-          seg({
-            author: 0xb,
-            firstSeqNo: 12,
-            lastSeqNo: 12,
-            firstOffset: 1200,
-            lastOffset: 0,
-            log: A,
-          }),
-          /^expected preceding Segment to also include LastOffset: .*/,
-        ],
-        [
-          'non-monotonic FirstOffset',
-          seg({
-            author: 0xb,
-            firstSeqNo: 12,
-            lastSeqNo: 12,
-            firstOffset: 1050,
-            lastOffset: 1200,
-            log: A,
-          }),
-          /^expected monotonic FirstOffset: .*/,
-        ],
-        [
-          'non-monotonic LastOffset',
-          seg({
-            author: 0xa,
-            firstSeqNo: 3,
-            lastSeqNo: 3,
-            firstOffset: 300,
-            lastOffset: 1050,
-            log: A,
-          }),
-          /^expected monotonic LastOffset: .*/,
-        ],
+        ['overlap with a different author (before a)', S(0xc, 4, 5, 400, 501, 0, A), SAME_AUTHOR],
+        ['overlap of a into b', S(0xa, 10, 11, 1000, 1101, 0, A), SAME_AUTHOR],
+        ['overlap of b into a', S(0xb, 10, 11, 1000, 1101, 0, A), SAME_AUTHOR],
+        ['overlap with a different author (at the end)', S(0xc, 15, 15, 1500, 1501, 0, A), SAME_AUTHOR],
+        ['overlap with a different log', S(0xa, 4, 5, 400, 501, 0, 'wrong'), SAME_LOG],
+        ['missing LastOffset before a known one', S(0xb, 12, 12, 1200, 0, 0, A), PRECEDING_LAST],
+        ['non-monotonic FirstOffset', S(0xb, 12, 12, 1050, 1200, 0, A), MONOTONIC_FIRST],
+        ['non-monotonic LastOffset', S(0xa, 3, 3, 300, 1050, 0, A), MONOTONIC_LAST],
       ];
       for (const [name, s, message] of cases) {
         it(`refuses ${name} and leaves the set unchanged`, () => {
