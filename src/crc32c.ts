@@ -16,7 +16,7 @@ import CRC32C from 'crc-32/crc32c.js';
 type Update = (seed: number, bytes: Uint8Array) => number;
 
 /** The pure-JS implementation (always available). */
-export const crc32cUpdateJs: Update = (seed, bytes) => CRC32C.buf(bytes, seed) >>> 0;
+const crc32cUpdateJs: Update = (seed, bytes) => CRC32C.buf(bytes, seed) >>> 0;
 
 function loadNative(): Update | undefined {
   if (process.env.RECOVERYLOG_CRC32C === 'js') return undefined;

@@ -2,132 +2,26 @@
  * The FSM: enforces one linear, checksummed history of RecordedOps and tracks which files are
  * live, so that hints can be built from it. Gazette's `consumer/recoverylog/fsm.go` semantics,
  * including the exact order of checks (it decides which error a bad op reports). Pure: no I/O.
+ * Its errors are in fsm-errors.ts, authors in author.ts (both re-exported here).
  */
-import { randomInt } from 'node:crypto';
-import { codeOfClass, InvalidArgumentError, RecoveryLogError } from './errors.js';
 import { HintsValidationError, liveLogSegments } from './hints.js';
-import type { Registers } from './journal/journal.js';
-import { crc32cUpdate } from './wire/checksum.js';
-import type { Author, Fnode, FSMHints, RecordedOp, Segment } from './wire/types.js';
+import { crc32cUpdate } from './crc32c.js';
+// The errors apply() throws (index.ts re-exports the same list: declared boilerplate).
+import {
+  ErrChecksumMismatch,
+  ErrExpectedHintedFnode,
+  ErrFnodeNotTracked,
+  ErrLinkExists,
+  ErrNoSuchLink,
+  ErrNotHintedAuthor,
+  ErrPropertyExists,
+  ErrWrongSeqNo,
+} from './fsm-errors.js';
+import type { Fnode, FSMHints, RecordedOp, Segment } from './wire/types.js';
 
 export type { Registers } from './journal/journal.js';
-
-/** Gazette's FSM error names, used as our stable `code`s. */
-export type FSMErrorCode =
-  | 'ErrChecksumMismatch'
-  | 'ErrExpectedHintedFnode'
-  | 'ErrFnodeNotTracked'
-  | 'ErrLinkExists'
-  | 'ErrNoSuchLink'
-  | 'ErrNotHintedAuthor'
-  | 'ErrPropertyExists'
-  | 'ErrWrongSeqNo';
-
-/** Gazette's error strings; every FSMError message starts with the one of its code. */
-export const FSM_ERROR_TEXT: Readonly<Record<FSMErrorCode, string>> = {
-  ErrChecksumMismatch: 'checksum mismatch',
-  ErrExpectedHintedFnode: 'op is not create, and an Fnode was hinted',
-  ErrFnodeNotTracked: 'fnode not tracked',
-  ErrLinkExists: 'link exists',
-  ErrNoSuchLink: 'fnode has no such link',
-  ErrNotHintedAuthor: 'op author does not match the next hinted author',
-  ErrPropertyExists: 'property exists',
-  ErrWrongSeqNo: 'wrong sequence number',
-};
-
-/**
- * An op the FSM refused (or, for ErrFnodeNotTracked, sequenced without tracking). `seqNo` is
- * the op's; callers (Player, Recorder) add the log and offset they know.
- */
-export abstract class FSMError extends RecoveryLogError {
-  declare readonly code: FSMErrorCode;
-  readonly seqNo: number;
-  constructor(seqNo: number, detail: string) {
-    // Gazette's text for this error, found by the code the class gives it.
-    super(`${FSM_ERROR_TEXT[codeOfClass(new.target) as FSMErrorCode]} (${detail})`);
-    this.seqNo = seqNo;
-  }
-}
-
-export class ErrWrongSeqNo extends FSMError {
-  readonly expected: number;
-  constructor(expected: number, got: number) {
-    super(got, `expected SeqNo ${expected}, got ${got}`);
-    this.expected = expected;
-  }
-}
-
-export class ErrChecksumMismatch extends FSMError {
-  readonly expected: number;
-  readonly got: number;
-  constructor(seqNo: number, expected: number, got: number) {
-    super(
-      seqNo,
-      `SeqNo ${seqNo}: expected checksum ${hex32(expected)}, got ${hex32(got)}; the op does not ` +
-        `continue the history applied so far`,
-    );
-    this.expected = expected;
-    this.got = got;
-  }
-}
-
-export class ErrNotHintedAuthor extends FSMError {
-  readonly expected: Author;
-  readonly got: Author;
-  constructor(seqNo: number, expected: Author, got: Author) {
-    super(seqNo, `SeqNo ${seqNo}: hints expect author ${expected}, got ${got}`);
-    this.expected = expected;
-    this.got = got;
-  }
-}
-
-export class ErrExpectedHintedFnode extends FSMError {
-  constructor(seqNo: number) {
-    super(seqNo, `hints expect fnode ${seqNo} to be created at SeqNo ${seqNo}`);
-  }
-}
-
-/**
- * The op was sequenced (SeqNo and checksum advanced) but concerns a file that is not tracked
- * (dead by the time the hints were built, or never created): skip its local effects.
- */
-export class ErrFnodeNotTracked extends FSMError {
-  readonly fnode: Fnode;
-  constructor(seqNo: number, fnode: Fnode) {
-    super(seqNo, `SeqNo ${seqNo}: fnode ${fnode} is not live`);
-    this.fnode = fnode;
-  }
-}
-
-export class ErrLinkExists extends FSMError {
-  readonly path: string;
-  constructor(seqNo: number, path: string, fnode: Fnode) {
-    super(seqNo, `SeqNo ${seqNo}: ${JSON.stringify(path)} is already a link of fnode ${fnode}`);
-    this.path = path;
-  }
-}
-
-export class ErrPropertyExists extends FSMError {
-  readonly path: string;
-  constructor(seqNo: number, path: string) {
-    super(seqNo, `SeqNo ${seqNo}: ${JSON.stringify(path)} is a property`);
-    this.path = path;
-  }
-}
-
-export class ErrNoSuchLink extends FSMError {
-  readonly path: string;
-  readonly fnode: Fnode;
-  constructor(seqNo: number, fnode: Fnode, path: string) {
-    super(seqNo, `SeqNo ${seqNo}: fnode ${fnode} has no link ${JSON.stringify(path)}`);
-    this.path = path;
-    this.fnode = fnode;
-  }
-}
-
-function hex32(n: number): string {
-  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
-}
+export * from './fsm-errors.js';
+export { authorFence, checkAuthor, newRandomAuthor } from './author.js';
 
 /** What the FSM knows of one live file. */
 export interface FnodeState {
@@ -436,39 +330,6 @@ export class FSM {
     }
     return hints;
   }
-
-  /** An independent deep copy (a Recorder snapshots its FSM before speculative changes). */
-  clone(): FSM {
-    // Private fields exist only on constructed objects: construct an empty FSM, then overwrite.
-    const copy = new FSM({
-      log: this.#lastLog || 'clone/placeholder',
-      liveNodes: [],
-      properties: [],
-    });
-    copy.#init(this);
-    return copy;
-  }
-
-  #init(from: FSM): void {
-    this.#nextSeqNo = from.#nextSeqNo;
-    this.#nextChecksum = from.#nextChecksum;
-    this.#lastLog = from.#lastLog;
-    this.#hintedSegments = from.#hintedSegments; // Frozen members, never mutated: safe to share.
-    this.#segCursor = from.#segCursor;
-    this.#hintedFnodes = from.#hintedFnodes; // Never mutated: safe to share.
-    this.#fnodeCursor = from.#fnodeCursor;
-    for (const [k, v] of from.#properties) this.#properties.set(k, v);
-    for (const [k, v] of from.#links) this.#links.set(k, v);
-    for (const [k, v] of from.#directories) this.#directories.set(k, v);
-    for (const [fnode, node] of from.#liveNodes) {
-      const copy: MutableFnodeState = {
-        links: new Set(node.links),
-        segments: node.segments.map((s) => ({ ...s })),
-      };
-      if (node.mode !== undefined) copy.mode = node.mode;
-      this.#liveNodes.set(fnode, copy);
-    }
-  }
 }
 
 /**
@@ -492,31 +353,4 @@ function extendSegments(segments: Segment[], op: RecordedOp): Segment[] {
     log: op.log,
   });
   return segments;
-}
-
-/**
- * Throws InvalidArgumentError (reason Author) unless `a` can be an Author: a uint32 other than 0
- * (of a Recorder or a hand-off).
- */
-export function checkAuthor(a: number, role: string): void {
-  if (!Number.isInteger(a) || a < 1 || a > 0xffffffff) {
-    throw new InvalidArgumentError(
-      'Author',
-      `invalid ${role} author ${String(a)}: an author is an integer in [1, 4294967295]; ` +
-        'use newRandomAuthor() (one per process)',
-    );
-  }
-}
-
-/** A random Author in [1, 2^32 - 2] from a cryptographic source (0 is never an author). */
-export function newRandomAuthor(): Author {
-  return randomInt(1, 0xffffffff);
-}
-
-/**
- * The journal registers that fence appends to this author: `{ author: <base-32, digits 0-9a-v> }`
- * (Gazette's `Author.Fence()`), e.g. 1234 -> "16i".
- */
-export function authorFence(a: Author): Registers {
-  return { author: (a >>> 0).toString(32) };
 }

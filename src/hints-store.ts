@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import { makeDirectoryDurable, writeFileAtomically } from './durable-file.js';
-import { RecoveryLogError } from './errors.js';
-import { errorCode } from './journal/errors.js';
+import { errorCode, errorMessage, RecoveryLogError } from './errors.js';
 import { nodeStorage, type JournalStorage } from './journal/storage.js';
-import { decodeHints, encodeHints, liveLogSegments } from './hints.js';
+import { decodeHints, encodeHints, liveLogSegments, type HintsFormat } from './hints.js';
 import type { FSMHints } from './wire/types.js';
 
 /** A stored hints file that cannot be used (undecodable, inconsistent, or for another log). */
@@ -28,14 +27,12 @@ export class HintsWriteError extends RecoveryLogError {
     cause: unknown,
   ) {
     super(
-      `could not store hints as ${file} (${cause instanceof Error ? cause.message : String(cause)}). ` +
+      `could not store hints as ${file} (${errorMessage(cause)}). ` +
         'The previously stored hints are unchanged; fix the storage and store them again.',
       { cause },
     );
   }
 }
-
-export type HintsFormat = 'json' | 'protobuf';
 
 export interface HintsStoreOptions {
   /** How many recovered-hints backups to keep (Gazette's hint_backups). Default 2. */
@@ -146,7 +143,7 @@ export class HintsStore {
       bytes = await this.storage.readFile(file);
     } catch (err) {
       if (errorCode(err) === 'ENOENT') return undefined;
-      throw new StoredHintsError(file, `cannot be read (${(err as Error).message})`, {
+      throw new StoredHintsError(file, `cannot be read (${errorMessage(err)})`, {
         cause: err,
       });
     }
@@ -155,7 +152,7 @@ export class HintsStore {
       hints = decodeHints(bytes);
       liveLogSegments(hints);
     } catch (err) {
-      throw new StoredHintsError(file, (err as Error).message, { cause: err });
+      throw new StoredHintsError(file, errorMessage(err), { cause: err });
     }
     if (log !== undefined && hints.log !== log) {
       throw new StoredHintsError(file, `hints are for log ${hints.log}, not ${log}`);

@@ -5,7 +5,8 @@
  * reduction rules below are Gazette's (`consumer/recoverylog/segment.go`), in the same order,
  * because their order decides which error a given inconsistency reports. Pure: no I/O.
  */
-import { InvalidArgumentError, RecoveryLogError } from './errors.js';
+import { errorMessage, InvalidArgumentError, RecoveryLogError } from './errors.js';
+import { hex32 } from './format.js';
 import { journalNameProblem } from './journal-name.js';
 import type { Segment } from './wire/types.js';
 
@@ -56,8 +57,8 @@ export type NotReducible = typeof NOT_REDUCIBLE;
 export function describeSegment(s: Segment): string {
   const last = s.lastOffset === 0 ? 'unknown' : String(s.lastOffset);
   return (
-    `{author ${s.author} (0x${(s.author >>> 0).toString(16)}), seqNo ${s.firstSeqNo}..${s.lastSeqNo}, ` +
-    `offsets [${s.firstOffset}, ${last}), firstChecksum 0x${(s.firstChecksum >>> 0).toString(16)}, ` +
+    `{author ${s.author} (${hex32(s.author)}), seqNo ${s.firstSeqNo}..${s.lastSeqNo}, ` +
+    `offsets [${s.firstOffset}, ${last}), firstChecksum ${hex32(s.firstChecksum)}, ` +
     `log ${JSON.stringify(s.log)}}`
   );
 }
@@ -251,7 +252,7 @@ export function checkSegmentSetInvariants(
     try {
       validateSegment(s);
     } catch (err) {
-      return `segment #${i} is invalid: ${(err as Error).message}`;
+      return `segment #${i} is invalid: ${errorMessage(err)}`;
     }
     if (i > 0 && segments[i - 1]!.lastSeqNo >= s.firstSeqNo) {
       return `segments #${i - 1} and #${i} overlap or are out of SeqNo order`;

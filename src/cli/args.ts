@@ -11,7 +11,11 @@ export class UsageError extends RecoveryLogError {
   }
 }
 
-/** One verb of the `recoverylog` command. Each lives in its own module under src/cli/. */
+/**
+ * One verb of the `recoverylog` command. Each lives in its own module under src/cli/, declaring
+ * a FLAGS table and a Verb literal (usage lines, a run that starts with parseFlags): that shared
+ * shape is declared boilerplate, not logic to factor out.
+ */
 export interface Verb {
   /** One line for the top-level help. */
   summary: string;
@@ -109,4 +113,17 @@ export function parseArgs<S extends FlagSpecs>(argv: readonly string[], specs: S
     else flags[name] = value;
   }
   return { flags: flags as FlagValues<S>, positionals };
+}
+
+/** parseArgs for a verb that takes flags only: a positional argument is a UsageError. */
+export function parseFlags<S extends FlagSpecs>(argv: readonly string[], specs: S): FlagValues<S> {
+  const { flags, positionals } = parseArgs(argv, specs);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  return flags;
+}
+
+/** The value of a flag the verb cannot do without (UsageError `missing FLAG` when absent). */
+export function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new UsageError(`missing ${flag}`);
+  return value;
 }

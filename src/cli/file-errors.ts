@@ -2,7 +2,7 @@
  * Operating-system errors (EACCES, ENOENT, ENOSPC, ...) met by the command, as one typed error
  * that names the file, what was being done to it, which option it came from, and what to do.
  */
-import { errorMessage, RecoveryLogError } from '../errors.js';
+import { errorCode, errorMessage, RecoveryLogError } from '../errors.js';
 
 /** What a person can do about each errno. */
 const ADVICE: Readonly<Record<string, string>> = {
@@ -56,8 +56,8 @@ export class FileSystemError extends RecoveryLogError {
 
 /** The errno code of an operating-system error ("ENOENT"), or undefined. */
 export function errnoOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+  const code = errorCode(err);
+  return code !== undefined && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
 }
 
 /** "no such file or directory (ENOENT)" from Node's "ENOENT: no such file ..., open '/x'". */

@@ -3,8 +3,7 @@
  * version 2), oldest first, with a summary. Opens the journal read-only: it writes nothing.
  */
 import type { FragmentInfo } from '../journal/prune.js';
-import { parseArgs, UsageError, type Verb } from './args.js';
-import { required } from './import-export.js';
+import { parseFlags, required, UsageError, type Verb } from './args.js';
 import { formatBytes } from './progress.js';
 import { parseJournalUrl } from './journal-url.js';
 import { openReadOnly } from './read-only.js';
@@ -69,8 +68,7 @@ export const fragmentsVerb: Verb = {
     'when interrupted by SIGINT/SIGTERM.',
   ].join('\n'),
   async run(argv: string[], context = quietContext()): Promise<number> {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const flags = parseFlags(argv, FLAGS);
     if (flags.journal !== undefined) {
       // Validate the URL first: a bad one is reported as such.
       parseJournalUrl(flags.journal);

@@ -10,8 +10,7 @@ import { encodeHints, type HintsFormat } from '../hints.js';
 import type { Journal, JournalResolver } from '../journal/journal.js';
 import { Player, type PlayStats, type TargetFileHandle, type TargetFs } from '../player.js';
 import type { FSMHints } from '../wire/types.js';
-import { parseArgs, UsageError, type Verb } from './args.js';
-import { required } from './import-export.js';
+import { parseFlags, UsageError, type Verb } from './args.js';
 import {
   assertReplaceableOutput,
   OutputIsTerminalError,
@@ -20,13 +19,13 @@ import {
   writeOutputFile,
 } from './output.js';
 import {
+  checkLogOrJournal,
+  isHintsUrl,
   JOURNAL_FLAG_HELP,
   KV_HINTS_HELP,
-  isHintsUrl,
   openHintsUrl,
   openLogOrJournal,
   parseHintsUrl,
-  parseJournalUrl,
 } from './journal-url.js';
 import { quietContext } from './signals.js';
 
@@ -142,10 +141,8 @@ export const hintsVerb: Verb = {
     'and offset); 2 on a usage error; 130/143 when interrupted by SIGINT/SIGTERM.',
   ].join('\n'),
   async run(argv: string[], context = quietContext()): Promise<number> {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    if (flags.journal !== undefined) parseJournalUrl(flags.journal);
-    else required(flags.log, '--log DIR');
+    const flags = parseFlags(argv, FLAGS);
+    checkLogOrJournal(flags);
     const format = parseFormat(flags.format);
     if (flags.format !== undefined && flags.out === undefined) {
       throw new UsageError('--format applies to --out FILE only (printed hints are JSON)');

@@ -11,7 +11,7 @@ import { errorCode, RecoveryLogError } from '../errors.js';
 import { syncDir } from '../durable-file.js';
 import { FileJournal } from '../journal/file.js';
 import type { Journal } from '../journal/journal.js';
-import { parseArgs, UsageError, type Verb } from './args.js';
+import { parseFlags, required, type Verb } from './args.js';
 import { asFileError, onFile } from './file-errors.js';
 import {
   assertReplaceableOutput,
@@ -25,7 +25,7 @@ import {
 } from './output.js';
 import { cleanStalePartials, createPartialDir, removePartial, untrackPartial } from './partial.js';
 import { createProgress, formatBytes } from './progress.js';
-import { JOURNAL_FLAG_HELP, openLogOrJournal, parseJournalUrl } from './journal-url.js';
+import { checkLogOrJournal, JOURNAL_FLAG_HELP, openLogOrJournal } from './journal-url.js';
 import { interruption, quietContext, throwIfInterrupted } from './signals.js';
 
 /** The raw-file path that means standard input. */
@@ -294,8 +294,7 @@ export const importVerb: Verb = {
     'usage error; 130/143 when interrupted by SIGINT/SIGTERM (nothing is left behind).',
   ].join('\n'),
   async run(argv: string[], context = quietContext()): Promise<number> {
-    const { flags, positionals } = parseArgs(argv, IMPORT_FLAGS);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const flags = parseFlags(argv, IMPORT_FLAGS);
     const raw = required(flags.raw, '--raw FILE');
     const log = required(flags.log, '--log DIR');
     const name = required(flags.name, '--name NAME');
@@ -353,10 +352,8 @@ export const exportVerb: Verb = {
     'SIGINT/SIGTERM (the partial file is removed; FILE is untouched).',
   ].join('\n'),
   async run(argv: string[], context = quietContext()): Promise<number> {
-    const { flags, positionals } = parseArgs(argv, EXPORT_FLAGS);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    if (flags.journal !== undefined) parseJournalUrl(flags.journal);
-    else required(flags.log, '--log DIR');
+    const flags = parseFlags(argv, EXPORT_FLAGS);
+    checkLogOrJournal(flags);
     const out = required(flags.out, '--out FILE');
     const toStdout = out === STDOUT;
     if (toStdout && process.stdout.isTTY === true) throw new OutputIsTerminalError('--out');
@@ -383,9 +380,3 @@ export const exportVerb: Verb = {
     return 0;
   },
 };
-
-/** The value of a required flag, or a UsageError naming it. */
-export function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value === '') throw new UsageError(`missing ${flag}`);
-  return value;
-}

@@ -2,7 +2,7 @@
  * `recoverylog inspect --log DIR`: the raw inspector (inspect.ts) over a file journal's
  * committed content. `--raw` invocations are passed to the raw inspector unchanged.
  */
-import { RecoveryLogError } from '../errors.js';
+import { errorMessage, RecoveryLogError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 import { parseArgs, UsageError, type Verb } from './args.js';
 import { TRANSFER_CHUNK } from './import-export.js';
@@ -15,8 +15,7 @@ export class UnreadableJournalError extends RecoveryLogError {
   readonly log: string;
   readonly offset: number;
   constructor(log: string, offset: number, cause: unknown) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    super(`journal ${log}: ${detail}`, { cause });
+    super(`journal ${log}: ${errorMessage(cause)}`, { cause });
     this.log = log;
     this.offset = offset;
   }

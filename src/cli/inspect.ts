@@ -1,12 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { RecoveryLogError } from '../errors.js';
+import { errorMessage, RecoveryLogError } from '../errors.js';
+import { hex32 } from '../format.js';
 import { displayByteString } from '../wire/byte-string.js';
 import { decodeRecordedOp } from '../wire/codec.js';
 import { UnexpectedEOFError } from '../wire/errors.js';
 import { FrameDecoder } from '../wire/framing.js';
 import { opKind, type OpKind, type RecordedOp } from '../wire/types.js';
-import { parseArgs, UsageError, type Verb } from './args.js';
+import { parseFlags, UsageError, type Verb } from './args.js';
 import { asFileError } from './file-errors.js';
 import { interruption, quietContext } from './signals.js';
 
@@ -14,7 +15,7 @@ import { interruption, quietContext } from './signals.js';
 export class UnreadableLogError extends RecoveryLogError {
   readonly offset: number;
   constructor(offset: number, cause: unknown) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
+    const detail = errorMessage(cause);
     // An UnexpectedEOFError already says where and why.
     const message =
       cause instanceof UnexpectedEOFError
@@ -34,9 +35,10 @@ export interface InspectedItem {
   record?: RecordedOp;
 }
 
-const hex32 = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
-
-/** The JSON form of one item; keys are stable (snake_case, like Gazette's JSON). */
+/**
+ * The JSON form of one item; keys are stable (snake_case, like Gazette's JSON). One branch per op
+ * kind, each copying that kind's fields (declared boilerplate).
+ */
 function toJson(item: InspectedItem): Record<string, string | number> {
   const line: Record<string, string | number> = {
     offset: item.offset,
@@ -229,10 +231,7 @@ export const inspectVerb: Verb = {
     'usage error; 130/143 when interrupted by SIGINT/SIGTERM.',
   ].join('\n'),
   async run(argv: string[], context = quietContext()): Promise<number> {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (positionals.length > 0) {
-      throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    }
+    const flags = parseFlags(argv, FLAGS);
     if (flags.raw === undefined) throw new UsageError('inspect needs --raw FILE');
     const { signal } = context;
     const source: Readable = flags.raw === '-' ? process.stdin : createReadStream(flags.raw);

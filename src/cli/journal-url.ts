@@ -9,7 +9,7 @@ import { FileJournal } from '../journal/file.js';
 import { JetStreamJournal } from '../journal/jetstream.js';
 import type { Journal } from '../journal/journal.js';
 import { KvHintsStore } from '../kv-hints-store.js';
-import { UsageError } from './args.js';
+import { required, UsageError } from './args.js';
 import { openReadOnly } from './read-only.js';
 import type { FSMHints } from '../wire/types.js';
 import { RecoveryLogError } from '../errors.js';
@@ -141,6 +141,15 @@ export async function openLogOrJournal(
     throw new UsageError('missing --log DIR (or --journal nats://HOST:PORT/NAME)');
   }
   return options.readOnly ? openReadOnly(flags.log) : FileJournal.open(flags.log);
+}
+
+/**
+ * Checks a verb's journal flags before anything else is read: a --journal URL must parse, or
+ * --log DIR be given (openLogOrJournal opens them later).
+ */
+export function checkLogOrJournal(flags: { log?: string; journal?: string }): void {
+  if (flags.journal !== undefined) parseJournalUrl(flags.journal);
+  else required(flags.log, '--log DIR');
 }
 
 /** Usage lines shared by the verbs. */

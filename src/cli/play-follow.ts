@@ -15,16 +15,17 @@
  */
 import { link, lstat, mkdir, open, rename, rm, rmdir, chmod, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { FSM, FSMError } from '../fsm.js';
+import { FSM } from '../fsm.js';
 import { RecoveryLogError } from '../errors.js';
 import { JournalRangeMissingError } from '../journal/errors.js';
 import type { Journal } from '../journal/journal.js';
 import { playedThrough } from '../fsm-position.js';
 import type { PlayResult } from '../player.js';
+import { applyOp, type CorruptionReporter } from '../player/apply-op.js';
 import { CorruptLogError, LocalFsError } from '../player/errors.js';
 import { LogReader, type LogItem } from '../player/log-reader.js';
 import { STAGING_DIR, stagedPath, targetPath } from '../player/staging.js';
-import { crc32cUpdate } from '../wire/checksum.js';
+import { crc32cUpdate } from '../crc32c.js';
 import { decodeFrameOp } from '../player/playback.js';
 import { checkPayloadCrc } from '../player/payload.js';
 import { opKind, type Author, type RecordedOp } from '../wire/types.js';
@@ -104,8 +105,6 @@ export async function followAfterPlay(
   return followed.reason;
 }
 
-const FSM_SKIPPABLE = new Set(['ErrFnodeNotTracked', 'ErrNotHintedAuthor']);
-
 async function onDisk<T>(action: string, file: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
@@ -119,17 +118,10 @@ export async function followLog(options: FollowOptions): Promise<FollowResult> {
   const { journal, fsm, dir, signal } = options;
   const log = journal.name;
   const staging = join(dir, STAGING_DIR);
-  await onDisk('create directory', staging, () => mkdir(staging));
-  for (const [fnode, node] of fsm.liveNodes) {
-    const first = [...node.links].sort()[0];
-    if (first === undefined) continue;
-    const source = targetPath(dir, first);
-    await onDisk(`hard-link ${source} to`, stagedPath(dir, fnode), () =>
-      link(source, stagedPath(dir, fnode)),
-    );
-  }
+  await linkLiveFiles(dir, fsm);
   const reader = new LogReader({ signal });
   reader.seek(journal, options.offset);
+  const corruption = followCorruption(options.lenient === true);
   let opsApplied = 0;
   let opsSkipped = 0;
   let offset = options.offset;
@@ -144,47 +136,23 @@ export async function followLog(options: FollowOptions): Promise<FollowResult> {
   });
   try {
     for (;;) {
-      let item: LogItem;
-      let payload: Uint8Array | undefined;
-      let op: RecordedOp | undefined;
+      let next: NextItem;
       try {
-        item = await reader.next(Number.POSITIVE_INFINITY);
-        if (item.type === 'frame') {
-          op = decodeFrameOp(item, log);
-          if (op.write !== undefined) payload = await readPayload(reader, op);
-        }
+        next = await readNext(reader, log);
       } catch (err) {
         if (signal.aborted) return result('interrupted');
         throw err;
       }
-      if (item.type === 'jump') {
-        throw new FollowGapError(
-          new JournalRangeMissingError(log, item.from, item.to, 'that the standby needs next'),
-        );
-      }
-      if (item.type === 'garbage') {
-        if (options.lenient !== true) {
-          throw new CorruptLogError(
-            'garbage',
-            log,
-            item.offset,
-            `${item.length} bytes do not start with the frame magic word`,
-          );
+      const { item, op, payload } = next;
+      if (item.type !== 'frame' || op === undefined) {
+        const end = notAnOp(item, log, corruption);
+        if (end !== undefined) {
+          offset = end;
+          opsSkipped++;
         }
-        offset = item.offset + item.length;
-        opsSkipped++;
         continue;
       }
-      if (item.type === 'oversized') {
-        throw new CorruptLogError(
-          'oversized-frame',
-          log,
-          item.offset,
-          `a frame header declares more than the ${item.buffered} bytes buffered`,
-        );
-      }
-      if (item.type !== 'frame' || op === undefined) continue; // 'head'/'interrupted': never here
-      const applied = applyToFsm(fsm, op, item.payload, options.lenient === true);
+      const applied = applyOp(fsm, op, item.payload, corruption);
       offset = op.lastOffset;
       if (applied !== 'applied') {
         opsSkipped++;
@@ -206,6 +174,65 @@ export async function followLog(options: FollowOptions): Promise<FollowResult> {
     // The tree is consistent unless an op failed half-way: then the marker stays (see above).
     if (!applying) await rm(staging, { recursive: true, force: true });
   }
+}
+
+/** Makes the staging directory and every live file's second name in it (see the top). */
+async function linkLiveFiles(dir: string, fsm: FSM): Promise<void> {
+  const staging = join(dir, STAGING_DIR);
+  await onDisk('create directory', staging, () => mkdir(staging));
+  for (const [fnode, node] of fsm.liveNodes) {
+    const first = [...node.links].sort()[0];
+    if (first === undefined) continue;
+    const source = targetPath(dir, first);
+    await onDisk(`hard-link ${source} to`, stagedPath(dir, fnode), () =>
+      link(source, stagedPath(dir, fnode)),
+    );
+  }
+}
+
+interface NextItem {
+  item: LogItem;
+  /** The decoded op of a frame, and a Write's payload (read whole and checked). */
+  op?: RecordedOp;
+  payload?: Uint8Array;
+}
+
+async function readNext(reader: LogReader, log: string): Promise<NextItem> {
+  const item = await reader.next(Number.POSITIVE_INFINITY);
+  if (item.type !== 'frame') return { item };
+  const op = decodeFrameOp(item, log);
+  const payload = op.write !== undefined ? await readPayload(reader, op) : undefined;
+  return { item, op, payload };
+}
+
+/**
+ * What to do with a log item that is not an op: throws where the standby cannot go on, returns
+ * the offset past garbage that lenient mode skips, or undefined ('head'/'interrupted': never here).
+ */
+function notAnOp(item: LogItem, log: string, corruption: CorruptionReporter): number | undefined {
+  if (item.type === 'jump') {
+    throw new FollowGapError(
+      new JournalRangeMissingError(log, item.from, item.to, 'that the standby needs next'),
+    );
+  }
+  if (item.type === 'garbage') {
+    corruption(
+      'garbage',
+      log,
+      item.offset,
+      `${item.length} bytes do not start with the frame magic word`,
+    );
+    return item.offset + item.length;
+  }
+  if (item.type === 'oversized') {
+    throw new CorruptLogError(
+      'oversized-frame',
+      log,
+      item.offset,
+      `a frame header declares more than the ${item.buffered} bytes buffered`,
+    );
+  }
+  return undefined;
 }
 
 /** Reads a Write's payload whole and checks it against the op's CRC-32C. */
@@ -232,32 +259,21 @@ async function readPayload(reader: LogReader, op: RecordedOp): Promise<Uint8Arra
   return bytes;
 }
 
-/** Applies `op` to the FSM as the Player does: 'applied', or 'skipped' (strict mode throws). */
-function applyToFsm(fsm: FSM, op: RecordedOp, payload: Uint8Array, lenient: boolean): string {
-  const expectedSeqNo = fsm.nextSeqNo;
-  try {
-    fsm.apply(op, payload);
-    return 'applied';
-  } catch (err) {
-    if (!(err instanceof FSMError)) throw err;
-    // Untracked files and stale SeqNos (a fenced writer's leftovers) are normal in every log.
-    if (FSM_SKIPPABLE.has(err.code)) return 'skipped';
-    if (err.code === 'ErrWrongSeqNo' && op.seqNo < expectedSeqNo) return 'skipped';
-    if (lenient) return 'skipped';
-    const kind =
-      err.code === 'ErrWrongSeqNo'
-        ? 'seqno-gap'
-        : err.code === 'ErrChecksumMismatch'
-          ? 'checksum-mismatch'
-          : err.code === 'ErrLinkExists'
-            ? 'link-exists'
-            : err.code === 'ErrNoSuchLink'
-              ? 'no-such-link'
-              : err.code === 'ErrPropertyExists'
-                ? 'property-exists'
-                : 'expected-hinted-fnode';
-    throw new CorruptLogError(kind, op.log, op.firstOffset, err.message, { cause: err });
-  }
+/**
+ * The Player's policy for what applyOp finds in a followed log: strict mode throws
+ * CorruptLogError; lenient mode skips the op (a standby keeps no warnings).
+ */
+function followCorruption(lenient: boolean): CorruptionReporter {
+  return (kind, log, offset, detail, cause) => {
+    if (lenient) return kind;
+    throw new CorruptLogError(
+      kind,
+      log,
+      offset,
+      detail,
+      cause === undefined ? undefined : { cause },
+    );
+  };
 }
 
 /** Re-enacts an op the FSM applied on the live directory. */

@@ -2,8 +2,7 @@
  * The command line of `play`: its flags, its usage text, and the checks that reject flag
  * combinations before anything is opened.
  */
-import { parseArgs, UsageError } from './args.js';
-import { required } from './import-export.js';
+import { parseFlags, required, UsageError } from './args.js';
 import { isHintsUrl, KV_HINTS_HELP, parseHintsUrl, parseJournalUrl } from './journal-url.js';
 import type { Author } from '../wire/types.js';
 
@@ -100,8 +99,7 @@ export interface PlayArgs {
 
 /** Parses `play`'s argv; a UsageError names the first flag (or combination) that is wrong. */
 export function parsePlayArgs(argv: string[]): PlayArgs {
-  const { flags, positionals } = parseArgs(argv, FLAGS);
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const flags = parseFlags(argv, FLAGS);
   if (flags.log.length === 0 && flags.journal.length === 0) {
     throw new UsageError('missing --log DIR (or --journal nats://HOST:PORT/NAME)');
   }

@@ -6,7 +6,7 @@
 import { lstat, readdir, realpath, rename } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { syncDir } from '../durable-file.js';
-import { RecoveryLogError } from '../errors.js';
+import { errorCode, RecoveryLogError } from '../errors.js';
 import { STAGING_DIR } from '../player.js';
 import { UsageError } from './args.js';
 import { asFileError, errnoOf, FileSystemError, onFile } from './file-errors.js';
@@ -30,8 +30,8 @@ export async function assertReplaceable(dir: string): Promise<void> {
   try {
     entries = await readdir(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+    if (errorCode(err) === 'ENOENT') return;
+    if (errorCode(err) === 'ENOTDIR') {
       throw new TargetNotEmptyError(dir, 'it is not a directory');
     }
     throw asFileError(err, 'read the directory', dir, '--dir');

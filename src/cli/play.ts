@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, parse, resolve } from 'node:path';
-import { RecoveryLogError } from '../errors.js';
+import { errorMessage, RecoveryLogError } from '../errors.js';
 import { decodeHints } from '../hints.js';
 import { FileJournal } from '../journal/file.js';
 import type { Journal } from '../journal/journal.js';
@@ -60,8 +60,7 @@ export class DuplicateJournalError extends RecoveryLogError {
 export class HintsFileError extends RecoveryLogError {
   readonly file: string;
   constructor(file: string, cause: unknown) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    super(`hints file ${file}: ${detail}`, { cause });
+    super(`hints file ${file}: ${errorMessage(cause)}`, { cause });
     this.file = file;
   }
 }

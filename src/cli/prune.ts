@@ -6,20 +6,19 @@
 import { FileJournal } from '../journal/file.js';
 import type { FragmentInfo, PruneResult } from '../journal/prune.js';
 import type { FSMHints } from '../wire/types.js';
-import { parseArgs, UsageError, type Verb } from './args.js';
+import { parseFlags, UsageError, type Verb } from './args.js';
 import { fragmentJson, fragmentLine } from './fragments.js';
-import { required } from './import-export.js';
 import { readHintsFile } from './play.js';
 import { formatBytes } from './progress.js';
 import { JetStreamJournal, type JetStreamPruneResult } from '../journal/jetstream.js';
 import {
+  allStoredHints,
+  checkLogOrJournal,
+  isHintsUrl,
   JOURNAL_FLAG_HELP,
   KV_HINTS_HELP,
-  allStoredHints,
-  isHintsUrl,
   openLogOrJournal,
   parseHintsUrl,
-  parseJournalUrl,
 } from './journal-url.js';
 import { quietContext, throwIfInterrupted } from './signals.js';
 
@@ -105,10 +104,8 @@ export const pruneVerb: Verb = {
     'finishes: it takes milliseconds and is crash-safe).',
   ].join('\n'),
   async run(argv: string[], context = quietContext()): Promise<number> {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    if (flags.journal !== undefined) parseJournalUrl(flags.journal);
-    else required(flags.log, '--log DIR');
+    const flags = parseFlags(argv, FLAGS);
+    checkLogOrJournal(flags);
     for (const value of flags.hints) if (isHintsUrl(value)) parseHintsUrl(value);
     if (flags.hints.length === 0) {
       throw new UsageError('missing --hints FILE (give the primary and every backup hints)');
@@ -121,35 +118,29 @@ export const pruneVerb: Verb = {
     }
     throwIfInterrupted(context.signal);
     const journal = await openLogOrJournal(flags, { readOnly: dryRun });
-    if (journal instanceof JetStreamJournal) {
-      let js: JetStreamPruneResult;
-      try {
-        throwIfInterrupted(context.signal);
-        js = await journal.prune(hintsList, { dryRun });
-      } finally {
-        await journal.close();
-      }
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ journal: journal.name, ...js }, null, 2)}\n`);
-      } else {
-        process.stdout.write(`${jetStreamPruneReport(journal.name, js)}\n`);
-      }
-      return 0;
-    }
-    if (!(journal instanceof FileJournal)) throw new Error('unexpected journal kind');
-    let result: PruneResult;
+    let report: { json: object; text: string };
     try {
       // Once started, a prune runs to its end (milliseconds; and crash-safe in any case).
       throwIfInterrupted(context.signal);
-      result = await journal.prune(hintsList, { dryRun });
+      if (journal instanceof JetStreamJournal) {
+        const result = await journal.prune(hintsList, { dryRun });
+        report = {
+          json: { journal: journal.name, ...result },
+          text: jetStreamPruneReport(journal.name, result),
+        };
+      } else if (journal instanceof FileJournal) {
+        const result = await journal.prune(hintsList, { dryRun });
+        report = {
+          json: pruneJson(journal.name, result),
+          text: pruneReport(journal.name, result).join('\n'),
+        };
+      } else {
+        throw new Error('unexpected journal kind');
+      }
     } finally {
       await journal.close();
     }
-    if (flags.json) {
-      process.stdout.write(`${JSON.stringify(pruneJson(journal.name, result), null, 2)}\n`);
-    } else {
-      process.stdout.write(`${pruneReport(journal.name, result).join('\n')}\n`);
-    }
+    process.stdout.write(`${flags.json ? JSON.stringify(report.json, null, 2) : report.text}\n`);
     return 0;
   },
 };

@@ -14,8 +14,7 @@ import { OffsetNotYetAvailableError } from '../journal/errors.js';
 import type { FileJournal } from '../journal/file.js';
 import type { JetStreamJournal } from '../journal/jetstream.js';
 import type { Journal, Registers } from '../journal/journal.js';
-import { parseArgs, UsageError, type Verb } from './args.js';
-import { required } from './import-export.js';
+import { parseFlags, required, UsageError, type Verb } from './args.js';
 import { JOURNAL_FLAG_HELP, openJournalUrl, parseJournalUrl } from './journal-url.js';
 import { openReadOnly } from './read-only.js';
 import { quietContext, throwIfInterrupted } from './signals.js';
@@ -210,8 +209,7 @@ export const replicateVerb: Verb = {
     'later run resumes from there).',
   ].join('\n'),
   async run(argv: string[], context = quietContext()): Promise<number> {
-    const { flags, positionals } = parseArgs(argv, FLAGS);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const flags = parseFlags(argv, FLAGS);
     const log = required(flags.log, '--log DIR');
     const url = required(flags.journal, '--journal nats://HOST:PORT/NAME');
     parseJournalUrl(url);

@@ -1,26 +1,12 @@
-import { AbortedError, InvalidArgumentError, RecoveryLogError } from '../errors.js';
+import { AbortedError, errorMessage, InvalidArgumentError, RecoveryLogError } from '../errors.js';
+import { hex32 } from '../format.js';
 import type { Fnode } from '../wire/types.js';
 
 /**
- * What is wrong with the log at the reported offset. The first group is corruption only in strict
- * mode (a Gazette-written log may legitimately hold it after raced writers; `lenient` skips it);
- * the second group is fatal in both modes (the byte stream itself cannot be followed).
+ * Corruption only in strict mode: a Gazette-written log may legitimately hold it after raced
+ * writers, and `lenient` playback skips it.
  */
-export type CorruptionKind =
-  | 'garbage'
-  | 'seqno-gap'
-  | 'checksum-mismatch'
-  | 'expected-hinted-fnode'
-  | 'link-exists'
-  | 'no-such-link'
-  | 'property-exists'
-  | 'undecodable-frame'
-  | 'invalid-op'
-  | 'truncated-frame'
-  | 'oversized-frame'
-  | 'truncated-payload';
-
-const LENIENT_SKIPPABLE: ReadonlySet<CorruptionKind> = new Set<CorruptionKind>([
+export const LENIENT_SKIPPABLE_KINDS = [
   'garbage',
   'seqno-gap',
   'checksum-mismatch',
@@ -28,7 +14,23 @@ const LENIENT_SKIPPABLE: ReadonlySet<CorruptionKind> = new Set<CorruptionKind>([
   'link-exists',
   'no-such-link',
   'property-exists',
-]);
+] as const;
+
+export type LenientSkippableKind = (typeof LENIENT_SKIPPABLE_KINDS)[number];
+
+/**
+ * What is wrong with the log at the reported offset: a lenient-skippable kind, or one fatal in
+ * both modes (the byte stream itself cannot be followed).
+ */
+export type CorruptionKind =
+  | LenientSkippableKind
+  | 'undecodable-frame'
+  | 'invalid-op'
+  | 'truncated-frame'
+  | 'oversized-frame'
+  | 'truncated-payload';
+
+const LENIENT_SKIPPABLE: ReadonlySet<CorruptionKind> = new Set(LENIENT_SKIPPABLE_KINDS);
 
 /**
  * The log holds something a log written through our fenced journals never holds (or something no
@@ -76,8 +78,8 @@ export class CorruptPayloadError extends RecoveryLogError {
   ) {
     super(
       `corrupt recovery log ${log}: the ${length}-byte payload of the Write op at offset ` +
-        `${offset} (fnode ${fnode}) has CRC-32C 0x${hex(actual)} but the op records ` +
-        `0x${hex(expected)}; none of its bytes were written. The log is damaged at this offset: ` +
+        `${offset} (fnode ${fnode}) has CRC-32C ${hex32(actual)} but the op records ` +
+        `${hex32(expected)}; none of its bytes were written. The log is damaged at this offset: ` +
         'restore it from a replica or backup (lenient mode does not skip this).',
     );
     this.log = log;
@@ -148,7 +150,7 @@ export class LocalFsError extends RecoveryLogError {
   readonly path: string;
   constructor(action: string, path: string, cause: unknown) {
     super(
-      `${action} ${path} failed during playback: ${describeCause(cause)}; check the target ` +
+      `${action} ${path} failed during playback: ${errorMessage(cause)}; check the target ` +
         'directory (permissions, free space, other writers) and play again',
       { cause },
     );
@@ -161,12 +163,4 @@ export class PlayerInvariantError extends RecoveryLogError {
   constructor(message: string) {
     super(`player invariant violated: ${message} (please report this bug)`);
   }
-}
-
-function hex(n: number): string {
-  return (n >>> 0).toString(16).padStart(8, '0');
-}
-
-function describeCause(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
 }

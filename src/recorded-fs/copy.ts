@@ -6,6 +6,7 @@
  */
 import { constants } from 'node:fs';
 import { dirname, join, parse, resolve, sep } from 'node:path';
+import { errorCode } from '../errors.js';
 import { NotSupportedError } from '../recorder-errors.js';
 import { mutationPath } from './args.js';
 import type { FsCore } from './core.js';
@@ -17,7 +18,7 @@ import type { BaseStats } from './types.js';
 const CHUNK = 1024 * 1024;
 
 function isNotFound(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'ENOENT';
+  return errorCode(err) === 'ENOENT';
 }
 
 async function statOrUndefined(

@@ -5,6 +5,7 @@
  * touched), runs the real call, then records what it did.
  */
 import { dirname } from 'node:path';
+import { errorCode } from '../errors.js';
 import { NotSupportedError, UntrackedFileError } from '../recorder-errors.js';
 import type { Fnode } from '../wire/types.js';
 import { mutationPath } from './args.js';
@@ -14,7 +15,7 @@ import { invalidArgType } from './node-errors.js';
 import type { BaseStats } from './types.js';
 
 function isNotFound(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'ENOENT';
+  return errorCode(err) === 'ENOENT';
 }
 
 export async function lstatOrUndefined(core: FsCore, abs: string): Promise<BaseStats | undefined> {

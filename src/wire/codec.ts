@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Reader, Type } from 'protobufjs';
-import { RecoveryLogError } from '../errors.js';
+import { errorMessage, RecoveryLogError } from '../errors.js';
 import { decodeByteString, encodeByteString } from './byte-string.js';
 import { Int64RangeError, malformedString, ProtoDecodeError, uint32OutOfRange } from './errors.js';
 import type { DirectoryOp, FnodeSegments, FSMHints, Property, Segment } from './types.js';
@@ -203,8 +203,7 @@ function guarded<T>(messageType: string, step: () => T): T {
     return step();
   } catch (err) {
     if (err instanceof RecoveryLogError) throw err;
-    const detail = err instanceof Error ? err.message : String(err);
-    throw new ProtoDecodeError(messageType, detail, { cause: err });
+    throw new ProtoDecodeError(messageType, errorMessage(err), { cause: err });
   }
 }
 

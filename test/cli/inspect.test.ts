@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, UsageError } from '../../src/cli/args.js';
 import { inspectStream, UnreadableLogError } from '../../src/cli/inspect.js';
-import { crc32c } from '../../src/wire/checksum.js';
+import { crc32c } from '../../src/crc32c.js';
 import { encodeRecordedOp } from '../../src/wire/codec.js';
 import { encodeFrame } from '../../src/wire/framing.js';
 import type { RecordedOp } from '../../src/wire/types.js';

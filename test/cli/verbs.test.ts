@@ -11,7 +11,7 @@ import { importJournal } from '../../src/cli/import-export.js';
 import { journalChunks } from '../../src/cli/inspect-log.js';
 import { parseAuthor } from '../../src/cli/play.js';
 import { createProgress, formatBytes, renderProgressLine } from '../../src/cli/progress.js';
-import { ShadowFs } from '../../src/cli/snapshot.js';
+import { ShadowFs } from '../../src/cli/shadow-fs.js';
 import { readTree, treeDigest } from '../../src/demo/tree.js';
 import { authorFence, FSM } from '../../src/fsm.js';
 import { decodeHints, hintsFromJSON, hintsToJSON } from '../../src/hints.js';

@@ -1011,46 +1011,6 @@ describe('FSM (beyond the Gazette suite)', () => {
       hints({ log: 'a/log' }),
     );
   });
-
-  it('clone() is deep: the copy and the original evolve independently', () => {
-    const fsm = new FSM(hints({ log: aRecoveryLog }));
-    const base = { firstOffset: 0, lastOffset: 0, log: aRecoveryLog };
-    fsm.apply(
-      { ...base, seqNo: 1, checksum: 0, author: 5, create: { path: '/f' } },
-      new Uint8Array([1]),
-    );
-    const copy = fsm.clone();
-    assert.deepStrictEqual(snapshot(copy), snapshot(fsm));
-    const next = fsm.nextChecksum;
-    copy.apply(
-      { ...base, seqNo: 2, checksum: next, author: 5, link: { fnode: 1, path: '/g' } },
-      new Uint8Array([2]),
-    );
-    assert.equal(fsm.nextSeqNo, 2);
-    assert.equal(fsm.links.has('/g'), false);
-    assert.deepStrictEqual(fsm.liveNodes.get(1)?.links, new Set(['/f']));
-    assert.equal(fsm.liveNodes.get(1)?.segments[0]?.lastSeqNo, 1);
-    assert.equal(copy.liveNodes.get(1)?.segments[0]?.lastSeqNo, 2);
-  });
-
-  it('clone() keeps the remaining hints', () => {
-    const fsm = new FSM(
-      hints({
-        log: aRecoveryLog,
-        liveNodes: [
-          {
-            fnode: 3,
-            segments: [seg({ author: 7, firstSeqNo: 3, lastSeqNo: 4, firstChecksum: 9 })],
-          },
-        ],
-      }),
-    );
-    const copy = fsm.clone();
-    assert.equal(copy.hasRemainingHints(), true);
-    assert.deepStrictEqual(copy.hintedFnodes, [3]);
-    assert.equal(copy.nextSeqNo, 3);
-    assert.equal(copy.nextChecksum, 9);
-  });
 });
 
 describe('authors', () => {

@@ -18,7 +18,7 @@ import { hintsAtWriteHead } from '../../src/cli/hints.js';
 import { decodeHints, encodeHints } from '../../src/hints.js';
 import { MemoryJournal } from '../../src/journal/memory.js';
 import { Player } from '../../src/player.js';
-import { crc32cUpdate } from '../../src/wire/checksum.js';
+import { crc32cUpdate } from '../../src/crc32c.js';
 import { decodeByteString } from '../../src/wire/byte-string.js';
 import type { FSMHints } from '../../src/wire/types.js';
 import { assertExit, run } from '../helpers/cli-run.js';

@@ -29,7 +29,7 @@ import {
   UnknownPathError,
   WriteHeadRegressionError,
 } from '../../src/recorder-errors.js';
-import { crc32c } from '../../src/wire/checksum.js';
+import { crc32c } from '../../src/crc32c.js';
 import { encodeRecordedOp } from '../../src/wire/codec.js';
 import { encodeFrame } from '../../src/wire/framing.js';
 import type { FSMHints, Segment } from '../../src/wire/types.js';
@@ -96,6 +96,18 @@ function assertOneAppend(journal: SpyJournal, seqNos: readonly number[]): void {
 
 function emptyFSM(log: string): FSM {
   return new FSM({ log, liveNodes: [], properties: [] });
+}
+
+/**
+ * A second FSM with the history a Recorder wrote to `journal`: its ops applied to an empty FSM,
+ * without the end offsets a Recorder does not know when it applies an op.
+ */
+async function replayedFSM(journal: Journal): Promise<FSM> {
+  const fsm = emptyFSM(journal.name);
+  for (const { op, opBytes } of await readAllOps(journal)) {
+    fsm.apply({ ...op, lastOffset: 0 }, opBytes);
+  }
+  return fsm;
 }
 
 function prefilledJournal(name = aRecoveryLog): MemoryJournal {
@@ -560,7 +572,7 @@ describe('Recorder (Gazette recorder_test.go)', () => {
     const journal2 = new SpyJournal(new MemoryJournal(otherLog));
     const rec2 = await Recorder.open({
       journal: journal2,
-      fsm: fsm.clone(),
+      fsm: await replayedFSM(journal1),
       author: otherAuthor,
       dir,
     });
@@ -1049,7 +1061,10 @@ describe('Recorder.open refuses an FSM that does not continue the journal', () =
     const intruder = await openRecorder(journal2, { author: otherAuthor });
     intruder.recordCreate('/strip/other');
     await intruder.barrier();
-    const err = await assertOpenRefused(journal2, { fsm: rec1.fsm.clone(), author: anAuthor });
+    const err = await assertOpenRefused(journal2, {
+      fsm: await replayedFSM(journal1),
+      author: anAuthor,
+    });
     assert.match(err.message, /history is in "examples\/integration-tests\/recovery-log"/);
   });
 

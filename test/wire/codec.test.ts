@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../src/errors.js';
-import { crc32cUpdate } from '../../src/wire/checksum.js';
+import { crc32cUpdate } from '../../src/crc32c.js';
 import {
   decodeFSMHints,
   decodeRecordedOp,
