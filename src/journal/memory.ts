@@ -121,6 +121,13 @@ export class MemoryJournal implements Journal {
       if (this.closed) throw new JournalClosedError(this.name);
       if (offset < this.length) {
         const end = offset + readLength(this.length - offset, options.maxBytes);
+        const into = options.into;
+        if (into !== undefined && into.length > 0) {
+          // Into the caller's buffer: the Player's tests then run with reused buffers, as on files.
+          const n = Math.min(end - offset, into.length);
+          into.set(this.bytes.subarray(offset, offset + n));
+          return { offset, bytes: into.subarray(0, n) };
+        }
         return { offset, bytes: this.bytes.slice(offset, end) };
       }
       if (!options.blocking) throw new OffsetNotYetAvailableError(this.name, offset, this.length);

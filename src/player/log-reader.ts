@@ -50,7 +50,21 @@ export interface LogReaderOptions {
   maxFrameBytes?: number;
   /** Called after every journal read with the offset read through. */
   onRead?: (log: string, readThrough: number, bytes: number) => void;
+  /**
+   * Lend the journal two read buffers in turn (ReadOptions.into) instead of letting it allocate
+   * one per read. Then frames and payload pieces handed out stay valid only until the reader
+   * next reads from the journal: a sink must use (or copy) a piece before it returns, and the
+   * last piece of a readRaw() until the next call. Fresh buffers cost a page fault per 4 KiB on
+   * first touch, which made reading a log into them several times slower than the reading itself.
+   */
+  reuseBuffers?: boolean;
 }
+
+/**
+ * A decoder holding more unconsumed bytes than this keeps its views of lent buffers (copying them
+ * at every read would cost O(n^2) for a huge incomplete frame); reads then use fresh buffers.
+ */
+const MAX_DETACH_COPY = 256 * 1024;
 
 /**
  * Reads frames and raw Write payloads from one journal at a time through a FrameDecoder.
@@ -72,17 +86,25 @@ export class LogReader {
    * settles to undefined on any failure, and the read is then simply redone (so errors surface
    * exactly as without read-ahead).
    */
-  #ahead: { offset: number; result: Promise<ReadResult | undefined> } | undefined;
+  #ahead:
+    { offset: number; result: Promise<ReadResult | undefined>; loan: Loan | undefined } | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #readSize: number;
   readonly #maxFrameBytes: number;
   readonly #onRead: LogReaderOptions['onRead'];
+  /** The buffers lent to the journal in turn (reuseBuffers), allocated on first use. */
+  readonly #loans: Loan[] = [];
 
   constructor(options: LogReaderOptions = {}) {
     this.#signal = options.signal;
     this.#readSize = options.readSize ?? DEFAULT_READ_SIZE;
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.#onRead = options.onRead;
+    if (options.reuseBuffers === true) {
+      for (let i = 0; i < 2; i += 1) {
+        this.#loans.push({ buffer: undefined, reading: undefined, inDecoder: false });
+      }
+    }
   }
 
   /** The journal being read (undefined before the first seek). */
@@ -106,6 +128,7 @@ export class LogReader {
     this.#journal = journal;
     this.#ahead = undefined; // its bytes, if any, are not where the caller now reads
     this.#decoder.reset(offset);
+    for (const loan of this.#loans) loan.inDecoder = false;
     this.#fetchOffset = offset;
     this.#neededThrough = neededThrough;
     this.#rampedReadSize = Math.min(this.#readSize, FIRST_READ_AFTER_SEEK);
@@ -198,15 +221,22 @@ export class LogReader {
     const requested = this.#fetchOffset;
     const ahead = this.#ahead;
     this.#ahead = undefined;
+    this.#detachFromLoans();
     let result: ReadResult | undefined;
-    if (ahead !== undefined && ahead.offset === requested) result = await ahead.result;
+    let loan: Loan | undefined;
+    if (ahead !== undefined && ahead.offset === requested) {
+      result = await ahead.result;
+      loan = ahead.loan;
+    }
     if (result === undefined) {
+      loan = await this.#freeLoan();
       const linked = linkSignals(this.#signal, interrupt);
       try {
         result = await journal.read(requested, {
           blocking,
           maxBytes: this.#nextReadSize(),
           signal: linked.signal,
+          into: this.#lend(loan),
         });
       } catch (err) {
         if (err instanceof OffsetNotYetAvailableError) return 'head';
@@ -216,6 +246,7 @@ export class LogReader {
         linked.dispose();
       }
     }
+    if (loan !== undefined && result.bytes.buffer === loan.buffer?.buffer) loan.inDecoder = true;
     const { offset, bytes } = result;
     this.#onRead?.(journal.name, offset + bytes.length, bytes.length);
     if (offset > requested) {
@@ -241,11 +272,70 @@ export class LogReader {
   #readAhead(journal: Journal): void {
     const offset = this.#fetchOffset;
     if (offset >= this.#neededThrough) return;
-    const result = journal
-      .read(offset, { blocking: false, maxBytes: this.#nextReadSize(), signal: this.#signal })
+    const loan = this.#loans.find((l) => !l.inDecoder && l.reading === undefined);
+    const read = journal
+      .read(offset, {
+        blocking: false,
+        maxBytes: this.#nextReadSize(),
+        signal: this.#signal,
+        into: this.#lend(loan),
+      })
       .catch(() => undefined);
-    this.#ahead = { offset, result };
+    if (loan !== undefined) {
+      loan.reading = read.then(() => {
+        loan.reading = undefined;
+      });
+    }
+    this.#ahead = { offset, result: read, loan };
   }
+
+  /**
+   * Before a read: the decoder's unconsumed bytes are copied out of lent buffers (an incomplete
+   * frame, a garbage window: small), so both buffers can be lent again. Above MAX_DETACH_COPY
+   * they stay where they are, and their buffer is not lent until they are consumed.
+   */
+  #detachFromLoans(): void {
+    if (this.#loans.length === 0) return;
+    const buffered = this.#decoder.buffered();
+    if (buffered > MAX_DETACH_COPY) return;
+    if (buffered > 0 && this.#loans.some((loan) => loan.inDecoder)) {
+      const offset = this.#decoder.offset;
+      const copy = new Uint8Array(buffered);
+      for (let at = 0; at < buffered;) {
+        const piece = this.#decoder.takeRawUpTo(buffered - at)!;
+        copy.set(piece, at);
+        at += piece.length;
+      }
+      this.#decoder.reset(offset);
+      this.#decoder.push(copy);
+    }
+    for (const loan of this.#loans) loan.inDecoder = false;
+  }
+
+  /** A lent buffer the decoder does not hold, once any read into it settled (after a seek). */
+  async #freeLoan(): Promise<Loan | undefined> {
+    for (const loan of this.#loans) {
+      if (loan.inDecoder) continue;
+      if (loan.reading !== undefined) await loan.reading;
+      return loan;
+    }
+    return undefined;
+  }
+
+  #lend(loan: Loan | undefined): Uint8Array | undefined {
+    if (loan === undefined) return undefined;
+    loan.buffer ??= new Uint8Array(this.#readSize);
+    return loan.buffer;
+  }
+}
+
+/** A buffer the reader lends the journal for its reads (see LogReaderOptions.reuseBuffers). */
+interface Loan {
+  buffer: Uint8Array | undefined;
+  /** The read-ahead reading into it, until it settles. */
+  reading: Promise<void> | undefined;
+  /** The decoder may hold views of it (cleared once it holds none). */
+  inDecoder: boolean;
 }
 
 /**

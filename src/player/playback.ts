@@ -58,6 +58,8 @@ export class Playback {
     seconds: 0,
   };
   #staging: StagingArea | undefined;
+  /** Where a payload read in several pieces is gathered while checked (see #writePayload). */
+  #gathered: Uint8Array | undefined;
   #fsm!: FSM;
   #reader!: LogReader;
   #state: PlaybackState = 'backfill';
@@ -90,6 +92,7 @@ export class Playback {
       this.#reader = new LogReader({
         signal: this.#c.signal,
         readSize: this.#c.readSize,
+        reuseBuffers: true,
         onRead: (log, through, bytes) => {
           this.#stats.bytesRead += bytes;
           this.#c.onProgress?.({ offset: through, log, readThrough: this.#readThrough });
@@ -393,12 +396,17 @@ export class Playback {
       return;
     }
     if (write.length <= this.#c.maxBufferedPayload) {
-      const pieces: Uint8Array[] = [];
+      // The reader reuses its buffers, so a piece lives only until its next read: a payload that
+      // did not arrive in one piece is gathered in a buffer of our own while it is checked.
+      let whole: Uint8Array | undefined;
+      let gathered = 0;
       let crc = 0;
       await this.#readPayload(op, waitBelow, (bytes) => {
         crc = crc32cUpdate(crc, bytes);
-        pieces.push(bytes);
+        if (bytes.length === write.length) whole = bytes;
+        else gathered = this.#gather(bytes, gathered, write.length);
       });
+      const pieces = [whole ?? this.#gathered!.subarray(0, gathered)];
       this.#checkPayload(op, expected, crc);
       for (const piece of pieces) await writeOut(piece);
       return;
@@ -420,6 +428,15 @@ export class Playback {
       await writeOut(bytes);
     });
     this.#checkPayload(op, expected, again);
+  }
+
+  /** Appends `bytes` at `at` of the gathering buffer (grown to `total`); returns the new fill. */
+  #gather(bytes: Uint8Array, at: number, total: number): number {
+    if (this.#gathered === undefined || this.#gathered.length < total) {
+      this.#gathered = new Uint8Array(Math.max(total, 2 * (this.#gathered?.length ?? 0)));
+    }
+    this.#gathered.set(bytes, at);
+    return at + bytes.length;
   }
 
   #checkPayload(op: RecordedOp, expected: number, actual: number): void {

@@ -3,32 +3,13 @@ import { encodeByteString, toFsPath } from '../wire/byte-string.js';
 import type { Fnode } from '../wire/types.js';
 import { LocalFsError, PlayerInvariantError, UnsafePathError } from './errors.js';
 import type { TargetFileHandle, TargetFs } from './target-fs.js';
+import { WriteBehind } from './write-behind.js';
 
 /** Sub-directory of the target directory in which live fnodes are staged during playback. */
 export const STAGING_DIR = '.fnodes';
 
 /** Staged files held open at once; older handles are closed and reopened on demand. */
 const DEFAULT_MAX_OPEN_FILES = 64;
-
-/**
- * Payload bytes accepted by write() but not yet written: up to this much, write() returns at once
- * and the Player decodes (and checksums) the next ops while the file system writes. Bounds the
- * memory the pending bytes pin.
- */
-const WRITE_BEHIND_BYTES = 8 * 1024 * 1024;
-
-/** Upper bounds of one coalesced write (IOV_MAX is 1024 on Linux). */
-const MAX_BATCH_WRITES = 256;
-const MAX_BATCH_BYTES = 4 * 1024 * 1024;
-
-/** A write accepted by StagingArea.write() and not yet written. */
-interface PendingWrite {
-  fnode: Fnode;
-  position: number;
-  bytes: Uint8Array;
-}
-
-const EMPTY_WRITE: PendingWrite = { fnode: 0, position: 0, bytes: new Uint8Array(0) };
 
 /** `dir/.fnodes/<fnode>`: where the content of a live fnode is built up. */
 export function stagedPath(dir: string, fnode: Fnode): string {
@@ -92,11 +73,10 @@ function byPath<T>([a]: [string, T], [b]: [string, T]): number {
  * to every path of the fnode. A bounded number of handles stays open so that directories with
  * many live files do not exhaust file descriptors.
  *
- * Writes are write-behind: they are queued and written one batch after another, in call order,
- * by a drain loop of their own, so their order is exactly the log's (overlapping writes land as
- * they were recorded) and only one touches a handle at a time. Everything else that touches
- * handles or files (create, remove, makeLive, closeAll) first waits for the queue to drain, and
- * a failed write fails the next call.
+ * Writes are write-behind (write-behind.ts): copied, queued and written in call order, so their
+ * order is exactly the log's and only one touches a handle at a time. Everything else that
+ * touches handles or files (create, remove, makeLive, closeAll) first waits for the queue to
+ * drain, and a failed write fails the next call.
  */
 export class StagingArea {
   readonly dir: string;
@@ -107,15 +87,9 @@ export class StagingArea {
   /** Open handles, least recently used first. */
   readonly #open = new Map<Fnode, TargetFileHandle>();
   #bytesWritten = 0;
-  /** Writes accepted and not yet started, in call order (consumed from #queueHead). */
-  #queue: PendingWrite[] = [];
-  #queueHead = 0;
-  /** The loop draining #queue, while one runs (never rejects: failures go to #writeFailure). */
-  #draining: Promise<void> | undefined;
-  #writesPending = 0;
-  #writeFailure: unknown = undefined;
-  /** Wakes a write() waiting for the pending bytes to drop below WRITE_BEHIND_BYTES. */
-  #wakeWriter: (() => void) | undefined;
+  readonly #writes = new WriteBehind((fnode, position, pieces, total) =>
+    this.#writeNow(fnode, position, pieces, total),
+  );
   /** stagedPath() per fnode: path.join per write is measurable at GB/s. */
   readonly #paths = new Map<Fnode, string>();
 
@@ -161,106 +135,42 @@ export class StagingArea {
 
   /**
    * Writes `bytes` at `position` of the fnode's staged file, behind the caller's back (see the
-   * class comment): resolves once the write is queued, and waits only while too many bytes are
-   * pending. `bytes` must not change afterwards. flushWrites() waits for the writes.
+   * class comment): the bytes are copied, so the caller may reuse them once this resolves.
+   * flushWrites() waits for the writes.
    */
   async write(fnode: Fnode, position: number, bytes: Uint8Array): Promise<void> {
     if (bytes.length === 0) return;
-    this.#throwIfWriteFailed();
+    this.#writes.throwIfFailed();
     if (!this.#staged.has(fnode)) {
       throw new PlayerInvariantError(`write to fnode ${fnode}, which has no staged file`);
     }
-    this.#writesPending += bytes.length;
-    this.#queue.push({ fnode, position, bytes });
-    this.#draining ??= this.#drain();
-    while (this.#writesPending > WRITE_BEHIND_BYTES && this.#writeFailure === undefined) {
-      await new Promise<void>((resolve) => (this.#wakeWriter = resolve));
-      this.#wakeWriter = undefined;
-    }
-    this.#throwIfWriteFailed();
+    await this.#writes.write(fnode, position, bytes);
   }
 
   /** Waits for every write accepted so far; throws the first write failure. */
   async flushWrites(): Promise<void> {
-    while (this.#draining !== undefined) await this.#draining;
-    this.#throwIfWriteFailed();
+    await this.#writes.flush();
   }
 
-  #throwIfWriteFailed(): void {
-    if (this.#writeFailure !== undefined) throw this.#writeFailure;
-  }
-
-  /**
-   * Writes the queue out, one batch at a time, in call order. A batch is a run of queued writes
-   * that continue one another in the same file: one positional writev instead of a system call
-   * (and a promise) per write, so that the file system keeps up with a Player decoding at memory
-   * speed. Writes never run concurrently, so overlapping writes land in log order.
-   */
-  async #drain(): Promise<void> {
-    try {
-      while (this.#queueHead < this.#queue.length) {
-        const batch = this.#takeBatch();
-        let bytes = 0;
-        for (const w of batch) bytes += w.bytes.length;
-        try {
-          if (this.#writeFailure === undefined) await this.#writeNow(batch, bytes);
-        } catch (err) {
-          this.#writeFailure ??= err;
-        } finally {
-          this.#writesPending -= bytes;
-          this.#wakeWriter?.();
-        }
-      }
-      this.#queue = [];
-      this.#queueHead = 0;
-    } finally {
-      this.#draining = undefined;
-    }
-  }
-
-  /** The longest run of queued writes, from the head, that continue one another in one file. */
-  #takeBatch(): PendingWrite[] {
-    const queue = this.#queue;
-    const first = queue[this.#queueHead]!;
-    queue[this.#queueHead++] = EMPTY_WRITE; // let the bytes go once written
-    const batch = [first];
-    let end = first.position + first.bytes.length;
-    let bytes = first.bytes.length;
-    while (this.#queueHead < queue.length && batch.length < MAX_BATCH_WRITES) {
-      const next = queue[this.#queueHead]!;
-      if (next.fnode !== first.fnode || next.position !== end || bytes >= MAX_BATCH_BYTES) break;
-      queue[this.#queueHead++] = EMPTY_WRITE;
-      batch.push(next);
-      end += next.bytes.length;
-      bytes += next.bytes.length;
-    }
-    if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
-      this.#queue = queue.slice(this.#queueHead);
-      this.#queueHead = 0;
-    }
-    return batch;
-  }
-
-  async #writeNow(batch: readonly PendingWrite[], total: number): Promise<void> {
-    const { fnode, position } = batch[0]!;
+  async #writeNow(
+    fnode: Fnode,
+    position: number,
+    pieces: Uint8Array[],
+    total: number,
+  ): Promise<void> {
     const handle = await this.#handle(fnode);
     const file = this.#path(fnode);
     let done = 0;
-    if (batch.length > 1 && handle.writev !== undefined) {
+    if (pieces.length > 1 && handle.writev !== undefined) {
       const writev = handle.writev.bind(handle);
-      const { bytesWritten } = await attempt('write', file, () =>
-        writev(
-          batch.map((w) => w.bytes),
-          position,
-        ),
-      );
+      const { bytesWritten } = await attempt('write', file, () => writev(pieces, position));
       done = bytesWritten;
     }
     // Without writev, or after a short writev: plain writes for the rest.
     let index = 0;
     let skip = done;
     while (done < total) {
-      let piece = batch[index]!.bytes;
+      let piece = pieces[index]!;
       index++;
       if (skip >= piece.length) {
         skip -= piece.length;
@@ -396,7 +306,7 @@ export class StagingArea {
 
   /** Closes every open handle, ignoring errors (used on abort, before the directory is removed). */
   async closeAll(): Promise<void> {
-    while (this.#draining !== undefined) await this.#draining;
+    await this.#writes.settle();
     const handles = [...this.#open.values()];
     this.#open.clear();
     await Promise.allSettled(handles.map((h) => h.close()));

@@ -348,7 +348,9 @@ export function spyFs(inner: TargetFs): {
       const handle = await inner.open(p, flags, mode);
       return {
         write: (buffer, offset, length, position) => {
-          writes.push({ path: p, bytes: buffer.slice(offset, offset + length), position });
+          // A copy (Buffer#slice would be a view): the Player reuses its write buffers.
+          const bytes = Uint8Array.from(buffer.subarray(offset, offset + length));
+          writes.push({ path: p, bytes, position });
           return handle.write(buffer, offset, length, position);
         },
         truncate: (len) => handle.truncate!(len),

@@ -64,7 +64,9 @@ export class CrashableTarget {
                 this.writes.push({
                   path: p,
                   position,
-                  bytes: buffer.slice(offset, offset + length),
+                  // A copy, as write(2) takes one (Buffer#slice is a view): the Player reuses
+                  // its write buffers.
+                  bytes: Uint8Array.from(buffer.subarray(offset, offset + length)),
                 });
                 return handle.write(buffer, offset, length, position);
               }),

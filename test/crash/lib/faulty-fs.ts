@@ -400,7 +400,8 @@ export class FaultyFileHandle {
         t: 'write',
         ino: this.ino,
         offset: this.#at(position),
-        bytes: buffer.slice(offset, offset + length),
+        // A copy, as write(2) takes one (Buffer#slice would be a view of the caller's buffer).
+        bytes: Uint8Array.from(buffer.subarray(offset, offset + length)),
       });
     }
     return { bytesWritten: length, buffer };
