@@ -3,16 +3,14 @@
  * FSM, framed (wire/framing.ts owns the frame layout) and queued for the journal. A record
  * call's ops always travel together, in one append.
  */
-import { COMBINE_PAYS_FROM, crc32cCombine, noteCrc32c } from './crc32c.js';
 import type { FSM } from './fsm.js';
 import type { AppendOptions } from './journal/journal.js';
 import { FsmRejectedOpError } from './recorder-errors.js';
 import type { OpPart } from './recorder-ops.js';
 import { NO_CHECK, type AppendQueue } from './recorder-queue.js';
 import type { OpBody } from './recorder-tree.js';
-import { crc32c } from './wire/checksum.js';
 import { encodeRecordedOp } from './wire/codec.js';
-import { encodeFrames } from './wire/framing.js';
+import { encodeRecordedOpView } from './wire/op-encode.js';
 import type { Author, RecordedOp } from './wire/types.js';
 
 /** Stamps, frames and queues the ops of record calls; fails the Recorder when one throws. */
@@ -50,17 +48,23 @@ export class OpSequencer {
    * copied: the caller may reuse its buffer.
    */
   sequence(ops: readonly OpBody[], payload?: Uint8Array, options?: AppendOptions): void {
+    const appendOptions = options ?? this.recordOptions;
+    if (ops.length === 1 && payload === undefined) {
+      // The common single op: its encoding is framed before anything else is encoded.
+      this.queue.enqueueFrames([this.stamp(ops[0]!, true)], undefined, appendOptions);
+      return;
+    }
     const encodedOps = ops.map((body) => this.stamp(body));
     const after: (Uint8Array | undefined)[] | undefined = payload === undefined ? undefined : [];
     if (after !== undefined) after[encodedOps.length - 1] = payload;
-    this.queue.enqueue(encodeFrames(encodedOps, after), options ?? this.recordOptions);
+    this.queue.enqueueFrames(encodedOps, after, appendOptions);
   }
 
   /** As sequence, for a unit in which several ops carry data (each right after its frame). */
   sequenceParts(parts: readonly OpPart[]): void {
     const encodedOps = parts.map(({ body }) => this.stamp(body));
     const payloads = parts.map(({ payload }) => payload);
-    this.queue.enqueue(encodeFrames(encodedOps, payloads), this.recordOptions);
+    this.queue.enqueueFrames(encodedOps, payloads, this.recordOptions);
   }
 
   /**
@@ -68,16 +72,19 @@ export class OpSequencer {
    * queued instead of a copy (see RecordWriteOptions).
    */
   sequenceWrite(write: NonNullable<OpBody['write']>, data: Uint8Array, handOver: boolean): void {
-    const encoded = this.stamp({ write });
-    const frames = frameWrite(encoded, data, write.payloadCrc32c ?? 0, handOver);
-    this.queue.enqueue(frames, this.recordOptions);
+    const encoded = this.stamp({ write }, true);
+    this.queue.enqueueWrite(encoded, data, write.payloadCrc32c ?? 0, handOver, this.recordOptions);
   }
 
-  /** Stamps one op from the FSM, encodes it and applies it; returns its encoding. */
-  stamp(body: OpBody): Uint8Array {
+  /**
+   * Stamps one op from the FSM, encodes it and applies it; returns its encoding (`lent`: a view
+   * of the encoder's scratch buffer, to be framed before the next encode).
+   */
+  stamp(body: OpBody, lent = false): Uint8Array {
     return stampOp(
       { fsm: this.fsm, author: this.author, log: this.log, writeHead: this.queue.writeHead },
       body,
+      lent,
     );
   }
 }
@@ -91,8 +98,11 @@ export interface StampContext {
   readonly writeHead: number;
 }
 
-/** Stamps one op from the FSM, encodes it and applies it; returns its encoding. */
-export function stampOp(ctx: StampContext, body: OpBody): Uint8Array {
+/**
+ * Stamps one op from the FSM, encodes it and applies it; returns its encoding (with `lent`, a
+ * view of the encoder's scratch buffer, valid until the next encode).
+ */
+export function stampOp(ctx: StampContext, body: OpBody, lent = false): Uint8Array {
   const op: RecordedOp = {
     seqNo: ctx.fsm.nextSeqNo,
     checksum: ctx.fsm.nextChecksum,
@@ -102,7 +112,7 @@ export function stampOp(ctx: StampContext, body: OpBody): Uint8Array {
     lastOffset: 0,
     log: '',
   };
-  const encoded = encodeRecordedOp(op);
+  const encoded = lent ? encodeRecordedOpView(op) : encodeRecordedOp(op);
   // Meta-fields are not written; the FSM uses them for segments. The write head is a lower
   // bound of where this append lands.
   op.firstOffset = ctx.writeHead;
@@ -113,31 +123,6 @@ export function stampOp(ctx: StampContext, body: OpBody): Uint8Array {
     throw new FsmRejectedOpError(describeOp(op), ctx.log, err);
   }
   return encoded;
-}
-
-/**
- * The frames of a stamped Write op (`encodedOp`) and its `data`, whose checksum is
- * `payloadCrc32c`, so that the journal never reads a large payload again to checksum it. Handed
- * over (`handOver`), the caller's buffer itself travels right after the frame, its checksum
- * noted. Copied, a large payload's checksum is combined with the frame's for the framed copy;
- * a small one is just copied (combining would cost more than reading it).
- */
-export function frameWrite(
-  encodedOp: Uint8Array,
-  data: Uint8Array,
-  payloadCrc32c: number,
-  handOver: boolean,
-): Uint8Array | Uint8Array[] {
-  if (handOver && data.length > 0) {
-    noteCrc32c(data, payloadCrc32c);
-    return [encodeFrames([encodedOp]), data];
-  }
-  const framed = encodeFrames([encodedOp], [data]);
-  if (data.length >= COMBINE_PAYS_FROM) {
-    const head = crc32c(framed.subarray(0, framed.length - data.length));
-    noteCrc32c(framed, crc32cCombine(head, payloadCrc32c, data.length));
-  }
-  return framed;
 }
 
 function describeOp(op: RecordedOp): string {

@@ -4,14 +4,13 @@
  * semantics, with typed fail-fast errors where Gazette panics.
  *
  * Record calls are synchronous: each stamps its ops from the FSM, applies them to the FSM and
- * queues their frames. The frames of all record calls made in one synchronous run of the caller's
- * code go to the journal as ONE append, issued at the end of that run (a microtask) or before
- * any wait, whichever comes first. With `flushDelayMs` > 0 the queue is handed over later: when
- * a barrier (or another wait) needs it, when FLUSH_BYTES are queued, or that many milliseconds
- * after the first queued op. So each record call stays atomic (its frames are never split
- * between appends) and in call order, a failed append fails the Recorder with the journal's
- * error, and a barrier covers exactly the ops recorded before it. Durability is observed only
- * through `barrier()` / `buildHints()`.
+ * packs their frames into the queue's buffers. Queued frames go to the journal as ONE append
+ * at the end of the synchronous run that recorded them (a microtask); with `flushDelayMs`, when
+ * a barrier (or another wait) needs them, when FLUSH_BYTES are queued, or `flushDelayMs` after
+ * the first queued op. So each record call stays atomic (its frames are never
+ * split between appends) and in call order, a failed append fails the Recorder with the
+ * journal's error, and a barrier covers exactly the ops recorded before it. Durability is
+ * observed only through `barrier()` / `buildHints()`.
  */
 import { posix } from 'node:path';
 import { authorFence, checkAuthor, FSM } from './fsm.js';

@@ -2,9 +2,7 @@
  * RecordedFileHandle: a file opened through RecordedFs, shaped as Node's FileHandle. Writes are
  * recorded against the file's Fnode, so they stay correct after the file is renamed; writes to a
  * file that no longer has any name are not recorded (no playback could ever reach them).
- *
- * The handle keeps its own position and always passes explicit positions to the base, so the
- * recorded offset of every write is exactly where its bytes landed, even with concurrent calls.
+ * The steps of a write and its recording, and of a read, are in handle-io.ts.
  */
 import { EventEmitter } from 'node:events';
 import type { BigIntStats, ReadStream, Stats, WriteStream } from 'node:fs';
@@ -34,6 +32,7 @@ import { bindMethods } from './bind.js';
 import type { FsCore } from './core.js';
 import { parseMode, type AccessMode } from './flags.js';
 import { chmodFnode } from './metadata.js';
+import { readInto, writeAll, writeBytes } from './handle-io.js';
 import { checkAborted, invalidArgType, notSupported, systemError } from './node-errors.js';
 import {
   handleReadStream,
@@ -343,67 +342,22 @@ export class RecordedFileHandle extends EventEmitter implements FileHandle {
   }
 
   /** @internal Writes all of `bytes` at the handle's position (short writes continue). */
-  async _writeAll(bytes: Uint8Array): Promise<void> {
-    let rest = bytes;
-    while (rest.length > 0) {
-      const n = await this._writeBytes(rest, null);
-      if (n === 0)
-        throw new Error(`write made no progress with ${rest.length} bytes left (fd ${this.fd})`);
-      rest = rest.subarray(n);
-    }
+  _writeAll(bytes: Uint8Array): Promise<void> {
+    return writeAll(this, bytes);
   }
 
   /** @internal Reads at `position` (null: the handle's position, which then advances). */
-  async _readInto(
+  _readInto(
     view: Uint8Array,
     offset: number,
     length: number,
     position: number | null,
   ): Promise<number> {
-    // Checked here, as the kernel does (memfs would read a write-only descriptor).
-    if (!this._access.read) throw systemError('EBADF', 'read', 'bad file descriptor');
-    const at = position ?? this._position;
-    const { bytesRead } = await this._base.read(view, offset, length, at);
-    if (position === null) this._position = at + bytesRead;
-    return bytesRead;
+    return readInto(this, view, offset, length, position);
   }
 
   /** @internal One write (which may be short) and its recording. */
-  async _writeBytes(bytes: Uint8Array, position: number | null): Promise<number> {
-    const core = this._core;
-    core.assertUsable();
-    // Checked here, as the kernel does (memfs would write through a read-only descriptor).
-    if (!this._access.write) throw systemError('EBADF', 'write', 'bad file descriptor');
-    if (bytes.length === 0) return 0; // Nothing to write, nor to record.
-    const append = this._access.append;
-    // Reserve the range now, in call order, so concurrent writes get distinct positions.
-    const reserved = position ?? this._position;
-    if (!append && position === null) this._position = reserved + bytes.length;
-    const fnode = this.fnode;
-    if (fnode === undefined) {
-      // Read-only handle: the base refuses the write; nothing to record either way.
-      const { bytesWritten } = await this._base.write(bytes, 0, bytes.length, reserved);
-      return bytesWritten;
-    }
-    // Writes to one file are serialised with their recording (in the Recorder's registry, shared
-    // by every wrapper), so the log orders them exactly as the file system applied them.
-    return core.registry.serialized(fnode, async () => {
-      core.assertUsable();
-      const current = this.fnode!;
-      // O_APPEND: the base appends whatever the position says; we record at the known end.
-      const at = append
-        ? await core.registry.size(current, async () => Number((await this._base.stat()).size))
-        : reserved;
-      const { bytesWritten } = await this._base.write(bytes, 0, bytes.length, append ? null : at);
-      if (append) {
-        // write(2) moves the offset to the end; pwrite(2) (an explicit position) leaves it.
-        if (position === null) this._position = at + bytesWritten;
-      } else if (position === null && bytesWritten < bytes.length) {
-        // A short write: continue right after what was written (unless another write followed).
-        if (this._position === at + bytes.length) this._position = at + bytesWritten;
-      }
-      core.recordWrite(this, bytes.subarray(0, bytesWritten), at);
-      return bytesWritten;
-    });
+  _writeBytes(bytes: Uint8Array, position: number | null): Promise<number> {
+    return writeBytes(this, bytes, position);
   }
 }

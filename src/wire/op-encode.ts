@@ -12,8 +12,8 @@ import { TWO_32 } from './op-schema.js';
 import type { DirectoryOp, LinkOp, RecordedOp } from './types.js';
 
 /**
- * Scratch buffer the encoder writes into; the result is copied out. Encoding is synchronous and
- * never re-enters itself, so one module-level buffer is safe.
+ * Scratch buffer the encoder writes into; the result is copied out (or, by encodeRecordedOpView,
+ * lent). Encoding is synchronous and never re-enters itself, so one module-level buffer is safe.
  */
 let out = new Uint8Array(512);
 let at = 0;
@@ -214,6 +214,15 @@ function putDirectory(key: number, dir: DirectoryOp, field: string): void {
  * StringField) for values that cannot be encoded exactly. Missing numeric/string fields count as zero.
  */
 export function encodeRecordedOp(op: RecordedOp): Uint8Array {
+  return encodeRecordedOpView(op).slice();
+}
+
+/**
+ * As encodeRecordedOp, but the result is a view of the encoder's scratch buffer, valid only until
+ * the next encode: for a caller that copies it at once (the Recorder frames it straight into its
+ * append buffer), which saves an allocation per op.
+ */
+export function encodeRecordedOpView(op: RecordedOp): Uint8Array {
   at = 0;
   putInt64(0x08, op.seqNo, 'RecordedOp.seq_no');
   putFixed32(0x15, op.checksum, 'RecordedOp.checksum');
@@ -257,5 +266,5 @@ export function encodeRecordedOp(op: RecordedOp): Uint8Array {
   }
   if (op.mkdir) putDirectory(MKDIR_KEY, op.mkdir, 'RecordedOp.mkdir');
   if (op.rmdir) putDirectory(RMDIR_KEY, op.rmdir, 'RecordedOp.rmdir');
-  return out.slice(0, at);
+  return out.subarray(0, at);
 }

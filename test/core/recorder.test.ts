@@ -805,9 +805,9 @@ describe('Recorder (beyond Gazette)', () => {
     assert.equal(rec.failed, undefined);
   });
 
-  it('ops recorded in one synchronous run share one append, whole and in call order', async () => {
+  it('ops recorded in one synchronous run share one append, whole and in call order (flushDelayMs 0)', async () => {
     const journal = new SpyJournal(new MemoryJournal(aRecoveryLog));
-    const rec = await openRecorder(journal);
+    const rec = await openRecorder(journal, { flushDelayMs: 0 });
     const before = journal.appends.length;
     const a = rec.recordCreate('/strip/a'); // 1
     rec.recordWriteAt(a, Buffer.from('payload'), 0); // 2
@@ -831,6 +831,22 @@ describe('Recorder (beyond Gazette)', () => {
         [6, undefined],
       ],
     );
+  });
+
+  it('with flushDelayMs, the ops of several turns wait for a barrier and travel in its append', async () => {
+    const journal = new SpyJournal(new MemoryJournal(aRecoveryLog));
+    const rec = await openRecorder(journal, { flushDelayMs: 5 });
+    const before = journal.appends.length;
+    const a = rec.recordCreate('/strip/a');
+    await Promise.resolve();
+    rec.recordWriteAt(a, Buffer.from('x'), 0);
+    await Promise.resolve();
+    rec.recordWriteAt(a, Buffer.from('y'), 1);
+    await Promise.resolve();
+    assert.equal(journal.appends.length, before); // nothing handed over between the turns
+    await rec.barrier();
+    assert.equal(journal.appends.length, before + 2); // the ops, then the barrier
+    assert.deepEqual(seqNosPerAppend(journal).slice(-1), [[1, 2, 3]]);
   });
 
   it('with flushDelayMs, queued ops wait for a barrier, the delay or 1 MiB, in one append', async () => {
