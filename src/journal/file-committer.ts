@@ -20,7 +20,7 @@ import {
 } from './group-commit.js';
 import type { HeadWaiters } from './head-waiters.js';
 import type { IdleLock } from './idle-lock.js';
-import { LEGACY_FORMAT_VERSION, writeMeta } from './journal-meta.js';
+import { FORMAT_VERSION, writeMeta } from './journal-meta.js';
 import type { JournalStorage } from './storage.js';
 import { fsyncDirectory, startEpoch } from './takeover.js';
 
@@ -65,7 +65,7 @@ export class Committer {
 
   constructor(
     private readonly parts: CommitterParts,
-    /** journal.json's format version: a legacy (1) journal is upgraded by its first writer. */
+    /** journal.json's format version: an older (1, 2) journal is upgraded by its first writer. */
     private metaVersion: number,
   ) {}
 
@@ -159,11 +159,12 @@ export class Committer {
       await state.owned.close();
       state.owned = undefined;
     }
-    if (this.metaVersion === LEGACY_FORMAT_VERSION) {
-      // Version 1 readers would see only the legacy prefix: make them refuse the journal instead.
+    if (this.metaVersion < FORMAT_VERSION) {
+      // Version 1 readers would see only the legacy prefix, version 2 readers would take INLINE
+      // records for damage or a torn tail: make them refuse the journal instead.
       await writeMeta(storage, dir, name);
       await fsyncDirectory(storage, dir);
-      this.metaVersion = 2;
+      this.metaVersion = FORMAT_VERSION;
     }
     // The lock's random token names this writer in its START and in the FENCEs it appends.
     const owned = await startEpoch(storage, dir, lock.token);

@@ -1,9 +1,10 @@
 /**
- * FileJournal: the embedded default Journal, one directory per journal (format version 2).
+ * FileJournal: the embedded default Journal, one directory per journal (format version 3).
  *
  * The journal is a chain of fragments (fragment-layout.ts): each writer epoch appends to a
- * fragment of its own, `<epoch>.data` for the bytes and `<epoch>.index` for checksummed records
- * (START, COMMIT, SEAL, FENCE; fragment-record.ts). The journal's content, what `export` writes,
+ * fragment of its own, `<epoch>.index` for checksummed records (START, COMMIT, INLINE, SEAL,
+ * FENCE; fragment-record.ts) with each small batch's bytes right after its INLINE record, and
+ * `<epoch>.data` for the bytes of larger batches. The journal's content, what `export` writes,
  * is the concatenation of the fragments' committed bytes.
  *
  * Safety does not rest on the lock. A writer starts an epoch by claiming it exclusively and
@@ -14,9 +15,11 @@
  * Recorder is stopped). The lock (file-lock.ts) only keeps writers from taking turns per batch;
  * a holder that does not answer the doorbell within the lease loses it.
  *
- * Commit (fragment-writer.ts): the batch's bytes are written and fdatasynced, then its COMMIT
- * record (with the data's CRC-32C and the previous record's CRC) is appended and fdatasynced;
- * only then are the appends resolved. When the writer goes idle it confirms its last commit with
+ * Commit (fragment-writer.ts): a small batch is appended to the index as an INLINE record (with
+ * the data's CRC-32C and the previous record's CRC) followed by its bytes, read back, and
+ * fdatasynced: one write, one flush. A larger batch's bytes go to the data file, its COMMIT
+ * record to the index, and both files are fdatasynced together. Only then are the appends
+ * resolved. When the writer goes idle it confirms its last commit with
  * an empty one; closing seals the fragment with its checksum. A fragment is rolled (sealed, and a
  * new epoch started) once it holds `fragmentBytes`.
  *

@@ -159,7 +159,11 @@ async function discoverOnce(
     }
     const index = await loadIndexIfPresent(storage, dir, epoch);
     if (index?.started === true) {
-      await settleUnconfirmed(storage, join(dir, dataFile(epoch)), index);
+      await settleUnconfirmed(
+        storage,
+        { data: join(dir, dataFile(epoch)), index: join(dir, indexFile(epoch)) },
+        index,
+      );
       top = new Fragment(storage, dir, epoch, index);
     }
   }

@@ -18,6 +18,10 @@
  * valid record other than a FENCE is corruption, never a cut. Unreadable bytes at the very end
  * (or right before a FENCE) are an unfinished write: the record was never acknowledged, unless it
  * was the last commit and no later record confirmed it (the one ambiguous case, see README).
+ * Past unreadable bytes a FENCE counts only if it names (prevCrc) a record of this fragment, when
+ * the fragment may hold INLINE commits: a FENCE's bytes inside some commit's data are not one.
+ * An INLINE commit's data is checked like a data-file commit's: on read, and for the unconfirmed
+ * last commit when the fragment is loaded (fragment-io.ts settleUnconfirmed).
  */
 import { crc32cCombine } from '../crc32c.js';
 import { hex32 } from '../format.js';
@@ -74,6 +78,10 @@ export class FragmentIndex {
   readonly commitBegins: number[] = [];
   readonly commitEnds: number[] = [];
   readonly commitCrcs: number[] = [];
+  /** Where each commit's bytes are: -1 in the data file, else this index-file position. */
+  readonly commitInline: number[] = [];
+  /** CRCs of the records read (a FENCE past unreadable bytes must name one of them). */
+  readonly recordCrcs = new Set<number>();
   /** Records read (all kinds), for listings. */
   records = 0;
   /**
@@ -112,6 +120,12 @@ export class FragmentIndex {
         this.parsedThrough = base + at;
         continue;
       }
+      if (decoded.kind === 'incomplete' && decoded.end !== undefined) {
+        // A whole INLINE header whose data is not all there: a torn (or in-progress) last write.
+        // Never look for records inside its data: they would be the user's bytes.
+        this.tornBytes = bytes.byteLength - at;
+        return { kind: 'ok' };
+      }
       const next = nextValidRecord(bytes, at + 1, base);
       if (next === -1) {
         this.tornBytes = bytes.byteLength - at;
@@ -131,7 +145,11 @@ export class FragmentIndex {
         at = next;
         continue;
       }
-      if (following.kind === 'record' && following.record.kind === FENCE) {
+      if (
+        following.kind === 'record' &&
+        following.record.kind === FENCE &&
+        this.vouched(following.record)
+      ) {
         // An unfinished write, then another writer's fence: the torn bytes stay where they are.
         this.tornBytes = next - at;
         this.parsedThrough = base + next;
@@ -152,9 +170,20 @@ export class FragmentIndex {
     return { kind: 'ok' };
   }
 
+  /**
+   * A FENCE found past unreadable bytes is a take-over's (not bytes inside a commit's data) when
+   * it names a record this fragment holds. Fences of version 2 writers name none (0): they are
+   * taken as they are in fragments that cannot hold INLINE data.
+   */
+  private vouched(fence: Decoded): boolean {
+    if (this.startRecord?.inline !== true) return true;
+    return fence.prevCrc !== 0 && this.recordCrcs.has(fence.prevCrc);
+  }
+
   /** Applies one valid record (the parser's and the owner's single path). */
   apply(record: Decoded): void {
     this.records += 1;
+    this.recordCrcs.add(record.crc);
     if (this.startRecord === undefined) {
       if (record.kind === FENCE) {
         this.state = 'void';
@@ -225,7 +254,7 @@ export class FragmentIndex {
         this.unconfirmed = undefined; // this record confirms the one before it
         if (record.end > record.begin) {
           this.unconfirmed = { dataCrc: this.dataCrc, registers: this.registers };
-          this.addCommit(record.begin, record.end, record.dataCrc);
+          this.addCommit(record.begin, record.end, record.dataCrc, record.payloadAt);
         }
         if (record.registers !== undefined) this.registers = record.registers;
         this.lastCrc = record.crc;
@@ -235,7 +264,8 @@ export class FragmentIndex {
   }
 
   /** Adds the data commit [begin, end) with its checksum (it continues the fragment). */
-  addCommit(begin: number, end: number, dataCrc: number): void {
+  addCommit(begin: number, end: number, dataCrc: number, payloadAt = -1): void {
+    this.commitInline.push(payloadAt);
     this.commitBegins.push(begin);
     this.commitEnds.push(end);
     this.commitCrcs.push(dataCrc);
@@ -254,6 +284,7 @@ export class FragmentIndex {
     this.commitBegins.pop();
     this.commitEnds.pop();
     this.commitCrcs.pop();
+    this.commitInline.pop();
     this.end = this.commitEnds.at(-1) ?? this.begin;
     this.dataCrc = before.dataCrc;
     this.registers = before.registers;

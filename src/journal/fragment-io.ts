@@ -122,11 +122,12 @@ export async function advanceIndex(
 /**
  * Checks the data of the fragment's unconfirmed last commit, if any (see FragmentIndex
  * .unconfirmed), and forgets that commit when the data does not match: after a crash that is an
- * unfinished write. `dataPath` holds journal offset `index.begin` at position 0.
+ * unfinished write. `paths.data` holds journal offset `index.begin` at position 0; an INLINE
+ * commit's data lies in `paths.index` after its record.
  */
 export async function settleUnconfirmed(
   storage: JournalStorage,
-  dataPath: string,
+  paths: { readonly data: string; readonly index: string },
   index: FragmentIndex,
   /**
    * A writer continuing the fragment's history: make the kept data durable first (its writer
@@ -138,9 +139,12 @@ export async function settleUnconfirmed(
   const begin = index.commitBegins.at(-1) as number;
   const end = index.commitEnds.at(-1) as number;
   const expected = index.commitCrcs.at(-1) as number;
+  const inlineAt = index.commitInline.at(-1) as number;
+  // Where the commit's first byte lies in the file that holds it.
+  const first = inlineAt >= 0 ? inlineAt : begin - index.begin;
   let handle: StorageFileHandle;
   try {
-    handle = await storage.open(dataPath, 'r');
+    handle = await storage.open(inlineAt >= 0 ? paths.index : paths.data, 'r');
   } catch (error) {
     if (errorCode(error) !== 'ENOENT') throw error;
     index.dropUnconfirmed();
@@ -148,9 +152,9 @@ export async function settleUnconfirmed(
   }
   try {
     let crc = 0;
-    for (let at = begin; at < end; at += IO_CHUNK) {
-      const length = Math.min(IO_CHUNK, end - at);
-      const bytes = await readFully(handle, at - index.begin, length);
+    for (let at = 0; at < end - begin; at += IO_CHUNK) {
+      const length = Math.min(IO_CHUNK, end - begin - at);
+      const bytes = await readFully(handle, first + at, length);
       crc = crc32cUpdate(crc, bytes);
       if (bytes.byteLength < length) break;
     }

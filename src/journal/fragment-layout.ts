@@ -1,10 +1,13 @@
 /**
- * The file journal's directory layout, the one owner of its file names (format version 2):
+ * The file journal's directory layout, the one owner of its file names (format version 3):
  *
  *   DIR/journal.json          format tag, version and name (journal-meta.ts)
- *   DIR/<epoch>.index         a fragment's records (fragment-record.ts); created exclusively:
- *                             creating it is how a writer claims the epoch
- *   DIR/<epoch>.data          the fragment's bytes: file position p holds journal offset begin+p
+ *   DIR/<epoch>.index         a fragment's records (fragment-record.ts), each INLINE commit's
+ *                             bytes right after its record; created exclusively: creating it is
+ *                             how a writer claims the epoch
+ *   DIR/<epoch>.data          the bytes of the fragment's larger (non-INLINE) commits: file
+ *                             position p holds journal offset begin+p (holes where INLINE
+ *                             commits' bytes would be; version 2 fragments have none)
  *   DIR/pruned-<offset>       prune marks (empty files): fragments ending at or below the highest
  *                             mark were deleted by prune, or are being deleted (ignored if present)
  *   DIR/lock, lock.*, lock-want   the advisory append lock (file-lock.ts)

@@ -7,24 +7,35 @@
  *
  *   0  u32  magic "RLF2"
  *   4  u32  record length L (48 + n)
- *   8  u8   kind (START, COMMIT, SEAL, FENCE)
+ *   8  u8   kind (START, COMMIT, SEAL, FENCE, INLINE)
  *   9  u8×3 zero
- *  12  u32  CRC of the previous record in this file (0 for START and FENCE: see below)
- *  16  u64  a   START: first byte offset of the fragment   COMMIT: begin  SEAL: fragment begin
- *  24  u64  b   START: 0                                   COMMIT: end    SEAL: fragment end
+ *  12  u32  CRC of the previous record in this file (0 for START; FENCE: see below)
+ *  16  u64  a   START: first byte offset of the fragment   COMMIT, INLINE: begin  SEAL: fragment begin
+ *  24  u64  b   START: 0                                   COMMIT, INLINE: end    SEAL: fragment end
  *  32  u32  c   START: previous epoch (0: none)            COMMIT: CRC-32C of data [begin, end)
  *                                                          SEAL: CRC-32C of the whole fragment
  *                                                          FENCE: the fencing epoch
  *  36  u32  n   length of extra
- *  40  n    extra: START: JSON {epoch, token, registers, prevDataCrc}; COMMIT: registers JSON
+ *  40  n    extra: START: JSON {epoch, token, registers, prevDataCrc, inline}; COMMIT: registers JSON
  *           when they changed (else empty); FENCE: the fencing writer's token
  *  40+n u32 L again (parse backwards)
  *  44+n u32 CRC-32C of bytes [0, 44+n) of this record
  *
  * A COMMIT with begin == end carries no data: it confirms the record before it (written when
- * the writer goes idle), or changes the registers. A FENCE is appended by ANOTHER writer that
- * takes the journal over; it cannot vouch for the record before it (that may be torn), so its
- * previous-CRC field is 0.
+ * the writer goes idle), or changes the registers.
+ *
+ * INLINE (format version 3) is a COMMIT whose data follows it in the index file: the 48 + n
+ * bytes above (kind 5, a = begin, b = end, c = CRC-32C of the data), then exactly b - a bytes of
+ * data. The record's own CRC (what the next record confirms) covers the header, which carries
+ * the data's CRC, so confirming an INLINE record confirms its data too. The header says how long
+ * the data is, so a reader never looks for records inside it: data that ends before b - a bytes
+ * is a torn tail. Decoded, an INLINE record is a COMMIT with `payloadAt` set.
+ *
+ * A FENCE is appended by ANOTHER writer that takes the journal over. It cannot vouch for the
+ * record right before it (that may be torn), so its previous-CRC field holds the CRC of the last
+ * WHOLE record the fencer read (0: none, and always 0 from format version 2 writers): a reader
+ * resynchronising past unreadable bytes accepts only a FENCE that names a record it read (see
+ * FragmentIndex.advance), never one that happens to lie inside some commit's data.
  */
 import { crc32c } from '../crc32c.js';
 import { checkEnvelope } from './record-envelope.js';
@@ -35,11 +46,15 @@ export const FRAGMENT_RECORD_MAGIC = 0x3246_4c52; // "RLF2" as little-endian byt
 export const RECORD_HEADER_BYTES = 40;
 export const RECORD_FIXED_BYTES = 48;
 export const RECORD_MAX_BYTES = RECORD_FIXED_BYTES + MAX_REGISTERS_BYTES + 1024;
+/** The most data an INLINE commit carries (larger batches go to the data file). */
+export const INLINE_MAX_BYTES = 64 * 1024;
 
 export const START = 1;
 export const COMMIT = 2;
 export const SEAL = 3;
 export const FENCE = 4;
+/** On disk only: a COMMIT with its data after it (decoded as COMMIT with `payloadAt`). */
+export const INLINE = 5;
 
 export interface StartRecord {
   readonly kind: typeof START;
@@ -50,6 +65,11 @@ export interface StartRecord {
   /** CRC-32C of the previous fragment's bytes (0 when there is none or it is empty). */
   readonly prevDataCrc: number;
   readonly registers: Registers;
+  /**
+   * Written by a version 3 writer: the fragment may hold INLINE commits, so a FENCE found past
+   * unreadable bytes must name a record of this fragment (see the FENCE above).
+   */
+  readonly inline?: boolean | undefined;
 }
 
 export interface CommitRecordFields {
@@ -59,6 +79,8 @@ export interface CommitRecordFields {
   readonly dataCrc: number;
   /** The registers after this commit, when they changed. */
   readonly registers?: Registers | undefined;
+  /** INLINE: index-file position of the data (decoded records only). */
+  readonly payloadAt?: number | undefined;
 }
 
 export interface SealRecord {
@@ -74,9 +96,19 @@ export interface FenceRecord {
   readonly token: string;
 }
 
+/** An INLINE record's header (its data is written right after it). */
+export interface InlineHeader {
+  readonly kind: typeof INLINE;
+  readonly begin: number;
+  readonly end: number;
+  readonly dataCrc: number;
+  readonly registers?: Registers | undefined;
+}
+
 export type FragmentRecord = StartRecord | CommitRecordFields | SealRecord | FenceRecord;
 
 export type Decoded = FragmentRecord & {
+  /** INLINE: the length covers the header and the data after it. */
   /** Position of the record in the index file, its length, its own CRC and its prev-CRC. */
   readonly position: number;
   readonly length: number;
@@ -98,7 +130,7 @@ function readU64(view: DataView, at: number): number | undefined {
   return high * U32 + low;
 }
 
-function extraOf(record: FragmentRecord): Uint8Array {
+function extraOf(record: FragmentRecord | InlineHeader): Uint8Array {
   switch (record.kind) {
     case START:
       return Buffer.from(
@@ -107,10 +139,12 @@ function extraOf(record: FragmentRecord): Uint8Array {
           token: record.token,
           prevDataCrc: record.prevDataCrc,
           registers: JSON.parse(Buffer.from(encodeRegisters(record.registers)).toString('utf8')),
+          ...(record.inline === true ? { inline: true } : {}),
         }),
         'utf8',
       );
     case COMMIT:
+    case INLINE:
       return record.registers === undefined ? new Uint8Array(0) : encodeRegisters(record.registers);
     case FENCE:
       return Buffer.from(record.token, 'utf8');
@@ -119,8 +153,11 @@ function extraOf(record: FragmentRecord): Uint8Array {
   }
 }
 
-/** Encodes `record`; `prevCrc` is the CRC of the record before it (0 for START and FENCE). */
-export function encodeRecord(record: FragmentRecord, prevCrc: number): Buffer {
+/**
+ * Encodes `record` (for INLINE, its header: the data is written right after it); `prevCrc` is
+ * the CRC of the record before it (0 for START; for FENCE see the file header).
+ */
+export function encodeRecord(record: FragmentRecord | InlineHeader, prevCrc: number): Buffer {
   const extra = extraOf(record);
   const length = RECORD_FIXED_BYTES + extra.byteLength;
   const bytes = Buffer.alloc(length);
@@ -135,6 +172,7 @@ export function encodeRecord(record: FragmentRecord, prevCrc: number): Buffer {
       view.setUint32(32, record.prevEpoch, true);
       break;
     case COMMIT:
+    case INLINE:
     case SEAL:
       writeU64(view, 16, record.begin);
       writeU64(view, 24, record.end);
@@ -161,22 +199,33 @@ export function recordCrc(encoded: Uint8Array): number {
 
 export type DecodeResult =
   | { readonly kind: 'record'; readonly record: Decoded }
-  /** The bytes end before the record does (a write in progress, or a torn tail). */
-  | { readonly kind: 'incomplete' }
+  /**
+   * The bytes end before the record does (a write in progress, or a torn tail). `end` is set
+   * when a valid INLINE header says where its data ends (relative to `bytes[0]`).
+   */
+  | { readonly kind: 'incomplete'; readonly end?: number }
   /** Not a valid record (damage, garbage or a torn tail). */
   | { readonly kind: 'invalid'; readonly reason: string };
 
 function parseStartExtra(
   extra: Uint8Array,
-): { epoch: number; token: string; prevDataCrc: number; registers: Registers } | undefined {
+):
+  | { epoch: number; token: string; prevDataCrc: number; registers: Registers; inline: boolean }
+  | undefined {
   try {
     const value = JSON.parse(Buffer.from(extra).toString('utf8')) as Record<string, unknown>;
-    const { epoch, token, prevDataCrc, registers } = value;
+    const { epoch, token, prevDataCrc, registers, inline } = value;
     if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 1) return undefined;
     if (typeof token !== 'string' || typeof prevDataCrc !== 'number') return undefined;
     const decoded = decodeRegisters(Buffer.from(JSON.stringify(registers ?? {}), 'utf8'));
     if (decoded === undefined) return undefined;
-    return { epoch, token, prevDataCrc: prevDataCrc >>> 0, registers: decoded };
+    return {
+      epoch,
+      token,
+      prevDataCrc: prevDataCrc >>> 0,
+      registers: decoded,
+      inline: inline === true,
+    };
   } catch {
     return undefined;
   }
@@ -213,16 +262,38 @@ export function decodeRecord(bytes: Uint8Array, at: number, position: number): D
         record: { ...base, kind: START, begin: a, prevEpoch: c, ...parsed },
       };
     }
-    case COMMIT: {
+    case COMMIT:
+    case INLINE: {
       if (b < a) return { kind: 'invalid', reason: 'commit ends before it begins' };
       let registers: Registers | undefined;
       if (extraLength > 0) {
         registers = decodeRegisters(extra);
         if (registers === undefined) return { kind: 'invalid', reason: 'unreadable registers' };
       }
+      if (kind === COMMIT) {
+        return {
+          kind: 'record',
+          record: { ...base, kind: COMMIT, begin: a, end: b, dataCrc: c, registers },
+        };
+      }
+      if (b - a > INLINE_MAX_BYTES) {
+        return { kind: 'invalid', reason: `inline commit of ${b - a} bytes` };
+      }
+      // The data follows the header: the record is whole once all of it is there.
+      const end = at + length + (b - a);
+      if (end > bytes.byteLength) return { kind: 'incomplete', end };
       return {
         kind: 'record',
-        record: { ...base, kind: COMMIT, begin: a, end: b, dataCrc: c, registers },
+        record: {
+          ...base,
+          length: length + (b - a),
+          kind: COMMIT,
+          begin: a,
+          end: b,
+          dataCrc: c,
+          registers,
+          payloadAt: position + at + length,
+        },
       };
     }
     case SEAL:

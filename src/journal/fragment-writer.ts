@@ -1,28 +1,36 @@
 /**
- * OwnedFragment: the one fragment a writer epoch appends to. Commit protocol for a batch:
+ * OwnedFragment: the one fragment a writer epoch appends to. Commit protocol for a batch of up
+ * to INLINE_MAX_BYTES (the common, small case: one file, one write, one flush):
  *
- *   1. write the batch's bytes at their place in `<epoch>.data`;
- *   2. append a COMMIT record (begin, end, CRC, registers if changed, and the CRC of the record
- *      before it) to `<epoch>.index`, opened O_APPEND;
- *   3. read the record back at the position this writer expects it. If another writer took the
- *      journal over, its FENCE sits at that position and our record landed after it, where no
- *      reader looks: the batch is NOT committed (FencedError) and nothing is acknowledged.
- *      Otherwise the record precedes any FENCE forever (appends never reorder);
- *   4. fdatasync both files together; once both return, the batch is acknowledged.
+ *   1. append an INLINE record (begin, end, the data's CRC, registers if changed, and the CRC of
+ *      the record before it) followed by the batch's bytes to `<epoch>.index`, opened O_APPEND,
+ *      in one write;
+ *   2. read it back at the position this writer expects it. If another writer took the journal
+ *      over, its FENCE sits at that position and our record landed after it, where no reader
+ *      looks: the batch is NOT committed (FencedError) and nothing is acknowledged. Otherwise the
+ *      record precedes any FENCE forever (appends never reorder);
+ *   3. fdatasync the index file; once it returns, the batch is acknowledged.
+ *
+ * A larger batch writes its bytes at their place in `<epoch>.data` first, then appends a COMMIT
+ * record (same fields, no data after it), reads it back, and fdatasyncs both files together.
  *
  * The read-back is what keeps a writer safe without trusting the lock (an O_APPEND write does not
- * say where it landed). On real files (handles nodeStorage opened), steps 1-3 of a batch up to
- * SYNC_WRITE_MAX bytes are synchronous syscalls: page-cache copies of a few microseconds, each
- * cheaper than a round trip through the I/O pool. Such a commit is two async calls, the two
- * fdatasyncs, running in parallel (one flush of latency). Larger batches write their data with an
- * async writev (the event loop is not held for a large copy) while their CRC is computed.
+ * say where it landed). On real files (handles nodeStorage opened), the write and the read-back
+ * of a small batch are synchronous syscalls: page-cache copies of a few microseconds, each
+ * cheaper than a round trip through the I/O pool. Such a commit is ONE async call, the
+ * fdatasync. Larger batches write their data with an async writev (the event loop is not held
+ * for a large copy) while their CRC is computed.
  *
- * Each record confirms the one before it (it carries its CRC), so a damaged record followed by a
- * valid one is corruption. The last data commit is the exception until confirmed: a crash may
- * have kept its record and lost its data, so a mismatch there reads as an unfinished write
- * (FragmentIndex.unconfirmed). The writer confirms it with an empty COMMIT once idle; closing
- * the journal or rolling to a new fragment appends a SEAL, which confirms the last commit and
- * checksums the whole fragment. No path truncates or overwrites a written byte.
+ * Each record confirms the one before it (it carries its CRC; an INLINE record's CRC covers its
+ * header, which holds its data's CRC), so damage inside a commit that a later record confirms is
+ * reported as corruption when read. The last data commit is the exception until confirmed: a
+ * crash may have kept its record and lost (part of) its data, so a mismatch there reads as an
+ * unfinished write (FragmentIndex.unconfirmed). That window is exactly: the newest fragment's
+ * last data commit, from its acknowledgement until the next record (the next commit, the empty
+ * COMMIT the writer appends once idle for CONFIRM_DELAY_MS, or the SEAL) is durable. Media
+ * damage to that commit's bytes inside the window reads as "never written", not as corruption.
+ * Closing the journal or rolling to a new fragment appends a SEAL, which confirms the last
+ * commit and checksums the whole fragment. No path truncates or overwrites a written byte.
  */
 import { readSync, writeSync, writevSync } from 'node:fs';
 import { COMBINE_PAYS_FROM, crc32cCombine, crc32cUpdate, knownCrc32c } from '../crc32c.js';
@@ -30,18 +38,19 @@ import type { BatchInfo, CommitHooks, PlannedBatch } from './group-commit.js';
 import { FragmentIndex } from './fragment-index.js';
 import {
   COMMIT,
+  INLINE,
+  INLINE_MAX_BYTES,
   SEAL,
   decodeRecord,
   encodeRecord,
   type FragmentRecord,
+  type InlineHeader,
 } from './fragment-record.js';
 import { readFully, writeFully } from './fragment-io.js';
 import { realDescriptor, type StorageFileHandle } from './storage.js';
 
 /** Appended chunks smaller than this are copied together before an async write (fewer iovecs). */
 const COALESCE_BELOW = 64 * 1024;
-/** Batches up to this size are written with synchronous syscalls on real files (see above). */
-const SYNC_WRITE_MAX = 64 * 1024;
 /** At most this many buffers per writev call (Linux IOV_MAX). */
 const MAX_IOVECS = 1024;
 
@@ -110,6 +119,17 @@ function writeFullySync(fd: number, buffers: readonly Uint8Array[], position: nu
   }
 }
 
+/** True when `back` holds exactly `buffers`, in order (our write landed where we expected). */
+function landed(back: Buffer, buffers: readonly Uint8Array[]): boolean {
+  let at = 0;
+  for (const buffer of buffers) {
+    const end = at + buffer.byteLength;
+    if (end > back.byteLength || Buffer.compare(back.subarray(at, end), buffer) !== 0) return false;
+    at = end;
+  }
+  return at === back.byteLength;
+}
+
 export class OwnedFragment {
   /** True while the last record is a data commit no later record confirms. */
   unconfirmed = false;
@@ -138,7 +158,23 @@ export class OwnedFragment {
   async commit(plan: PlannedBatch, hooks: CommitHooks | undefined): Promise<void> {
     const info: BatchInfo = plan.info;
     await hooks?.beforeWrite?.(info);
-    const hasData = plan.end > plan.begin;
+    const registers = plan.registersChanged ? plan.registers : undefined;
+    const size = plan.end - plan.begin;
+    if (size > 0 && size <= INLINE_MAX_BYTES) {
+      const dataCrc = batchCrc(plan.chunks);
+      await hooks?.beforeSync?.(info);
+      const header = {
+        kind: INLINE,
+        begin: plan.begin,
+        end: plan.end,
+        dataCrc,
+        registers,
+      } as const;
+      await this.append(header, undefined, plan.chunks);
+      this.unconfirmed = true;
+      return;
+    }
+    const hasData = size > 0;
     const dataCrc = hasData ? await this.writeData(plan) : 0;
     await hooks?.beforeSync?.(info);
     // One flush's latency: the data and its record are synced together. A crash can then leave
@@ -150,21 +186,16 @@ export class OwnedFragment {
         begin: plan.begin,
         end: plan.end,
         dataCrc,
-        registers: plan.registersChanged ? plan.registers : undefined,
+        registers,
       },
       hasData ? this.data : undefined,
     );
     this.unconfirmed = hasData;
   }
 
-  /** Writes the batch's bytes (not synced yet); returns their CRC. */
+  /** Writes a large batch's bytes (not synced yet); returns their CRC. */
   private async writeData(plan: PlannedBatch): Promise<number> {
     const position = plan.begin - this.index.begin;
-    const fd = realDescriptor(this.data);
-    if (fd !== undefined && plan.end - plan.begin <= SYNC_WRITE_MAX) {
-      writeFullySync(fd, plan.chunks, position);
-      return batchCrc(plan.chunks);
-    }
     const writing = writeFully(this.data, coalesce(plan.chunks), position);
     // The CRC is computed on this thread while the write runs on the I/O pool.
     const crc = batchCrc(plan.chunks);
@@ -192,36 +223,46 @@ export class OwnedFragment {
     this.unconfirmed = false;
   }
 
-  /** Appends `record`; resolves once it (and `alsoSync`, when given) is durable. */
-  private async append(record: FragmentRecord, alsoSync?: StorageFileHandle): Promise<void> {
+  /**
+   * Appends `record` (an INLINE header with `payload`, its data, right after it in the same
+   * write); resolves once it (and `alsoSync`, when given) is durable.
+   */
+  private async append(
+    record: FragmentRecord | InlineHeader,
+    alsoSync?: StorageFileHandle,
+    payload: readonly Uint8Array[] = [],
+  ): Promise<void> {
     if (this.ended) throw new FencedError(this.epoch);
     const encoded = encodeRecord(record, this.index.lastCrc);
+    const buffers = [encoded, ...payload];
+    const total = encoded.byteLength + (record.kind === INLINE ? record.end - record.begin : 0);
     const position = this.indexSize;
     let back: Buffer;
     const fd = realDescriptor(this.indexFile);
     if (fd !== undefined) {
-      writeFullySync(fd, [encoded], position); // O_APPEND: lands at the file's end
-      back = Buffer.allocUnsafe(encoded.byteLength);
-      back = back.subarray(0, readSync(fd, back, 0, back.byteLength, position));
-      if (back.equals(encoded)) {
+      writeFullySync(fd, buffers, position); // O_APPEND: lands at the file's end
+      back = Buffer.allocUnsafe(total);
+      back = back.subarray(0, readSync(fd, back, 0, total, position));
+      if (landed(back, buffers)) {
         await Promise.all([this.indexFile.datasync(), alsoSync?.datasync()]);
       }
     } else {
-      await writeFully(this.indexFile, [encoded], position); // O_APPEND: lands at the file's end
+      // O_APPEND: lands at the file's end, in one write (one append) whatever the chunks.
+      await writeFully(this.indexFile, [Buffer.concat(buffers, total)], position);
       [back] = await Promise.all([
-        readFully(this.indexFile, position, encoded.byteLength),
+        readFully(this.indexFile, position, total),
         this.indexFile.datasync(),
         alsoSync?.datasync(),
       ]);
     }
-    if (!back.equals(encoded)) {
+    if (!landed(back, buffers)) {
       // A FENCE (or, after a crash of ours, anything) is where our record should be: nothing of
       // this batch counts, synced or not.
       this.ended = true;
       throw new FencedError(this.epoch);
     }
-    this.indexSize = position + encoded.byteLength;
-    const decoded = decodeRecord(encoded, 0, position);
+    this.indexSize = position + total;
+    const decoded = decodeRecord(back, 0, position);
     if (decoded.kind !== 'record') throw new Error('unreachable: a fresh record decodes');
     this.index.apply(decoded.record);
     this.index.parsedThrough = this.indexSize;

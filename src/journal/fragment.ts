@@ -1,7 +1,8 @@
 /**
  * Fragment: one fragment's files as the reader sees them (its place in the chain, its index
  * loaded on demand and checked against what the chain says, its data). Reads hand out only bytes
- * whose commit checksum was verified on the way.
+ * whose commit checksum was verified on the way. A commit's bytes lie in the data file, or (an
+ * INLINE commit) after its record in the index file: a span is read from one of the two.
  */
 import { join } from 'node:path';
 import { crc32cUpdate } from '../crc32c.js';
@@ -116,18 +117,24 @@ export class Fragment {
   async refreshIndex(): Promise<boolean> {
     const index = await this.loaded();
     if (this.epoch === LEGACY_EPOCH || index.closed) return false;
-    if (this.#indexHandle === undefined) {
-      const handle = await this.storage.open(this.indexPath, 'r');
-      if (this.#closed) {
-        await handle.close().catch(() => undefined);
-        return false;
-      }
-      this.#indexHandle ??= handle;
-      if (this.#indexHandle !== handle) await handle.close().catch(() => undefined);
+    const handle = await this.indexReader();
+    if (handle !== this.#indexHandle) {
+      await handle.close().catch(() => undefined);
+      return false;
     }
     const before = index.parsedThrough;
-    await advanceIndex(this.storage, this.indexPath, index, this.#indexHandle);
+    await advanceIndex(this.storage, this.indexPath, index, handle);
     return index.parsedThrough !== before;
+  }
+
+  /** The index file opened for reading (a handle not kept when the fragment was closed). */
+  private async indexReader(): Promise<StorageFileHandle> {
+    if (this.#indexHandle !== undefined) return this.#indexHandle;
+    const handle = await this.storage.open(this.indexPath, 'r');
+    if (this.#closed) return handle;
+    this.#indexHandle ??= handle;
+    if (this.#indexHandle !== handle) await handle.close().catch(() => undefined);
+    return this.#indexHandle;
   }
 
   private async data(): Promise<StorageFileHandle> {
@@ -159,17 +166,21 @@ export class Fragment {
     const size = (i: number): number =>
       (index.commitEnds[i] as number) - (index.commitBegins[i] as number);
     if (size(at) > CACHED_COMMIT) return this.readHuge(index, at, offset, maxBytes);
+    const inline = (index.commitInline[at] as number) >= 0;
     let last = at;
     while (
       last + 1 < index.commitEnds.length &&
       size(last + 1) <= CACHED_COMMIT &&
+      (index.commitInline[last + 1] as number) >= 0 === inline &&
       (index.commitEnds[last + 1] as number) - offset <= maxBytes
     ) {
       last += 1;
     }
     const from = index.commitBegins[at] as number;
     const to = index.commitEnds[last] as number;
-    const bytes = await this.readData(from, to - from);
+    const bytes = inline
+      ? await this.readInline(index, at, last)
+      : await this.readData(from, to - from);
     let position = 0;
     for (let i = at; i <= last; i += 1) {
       const length = size(i);
@@ -204,12 +215,45 @@ export class Fragment {
     if (crc === index.commitCrcs[at]) return;
     const begin = index.commitBegins[at] as number;
     const end = index.commitEnds[at] as number;
+    const inlineAt = index.commitInline[at] as number;
     throw new JournalCorruptError(
-      this.dataPath,
-      begin - this.dataBase,
+      inlineAt >= 0 ? this.indexPath : this.dataPath,
+      inlineAt >= 0 ? inlineAt : begin - this.dataBase,
       `committed bytes [${begin}, ${end}) of the journal do not match their checksum (the ` +
         'disk changed them after they were written and synced)',
     );
+  }
+
+  /**
+   * The bytes of INLINE commits first..last, in journal order: one read of the index-file range
+   * that holds them (their records between them are skipped).
+   */
+  private async readInline(index: FragmentIndex, first: number, last: number): Promise<Buffer> {
+    const from = index.commitInline[first] as number;
+    const size = (i: number): number =>
+      (index.commitEnds[i] as number) - (index.commitBegins[i] as number);
+    const to = (index.commitInline[last] as number) + size(last);
+    const handle = await this.indexReader();
+    let range: Buffer;
+    try {
+      range = await readFully(handle, from, to - from);
+    } finally {
+      if (handle !== this.#indexHandle) await handle.close().catch(() => undefined);
+    }
+    if (range.byteLength < to - from) {
+      throw new JournalCorruptError(
+        this.indexPath,
+        from + range.byteLength,
+        `the index file ends before the committed data of offset ${index.commitEnds[last]}`,
+      );
+    }
+    if (first === last) return range;
+    const parts: Buffer[] = [];
+    for (let i = first; i <= last; i += 1) {
+      const at = (index.commitInline[i] as number) - from;
+      parts.push(range.subarray(at, at + size(i)));
+    }
+    return Buffer.concat(parts);
   }
 
   private async readData(offset: number, length: number): Promise<Buffer> {

@@ -17,8 +17,15 @@ import type { JournalStorage } from './storage.js';
 
 export const META_FILE = 'journal.json';
 export const FORMAT = 'recoverylog-file-journal';
-/** Version 2: fragments. Version 1 (one data + one commits file) is still read, then upgraded. */
-export const FORMAT_VERSION = 2;
+/**
+ * Version 3: fragments whose small commits carry their data inline (INLINE records). Version 2
+ * (fragments, every commit's data in the data file) and version 1 (one data + one commits file)
+ * are still read; the first writer upgrades them to 3, so that older readers refuse the journal
+ * (with "unsupported format version") instead of misreading INLINE records.
+ */
+export const FORMAT_VERSION = 3;
+/** Fragments without INLINE records. */
+export const FRAGMENTS_FORMAT_VERSION = 2;
 export const LEGACY_FORMAT_VERSION = 1;
 
 /** Writes the metadata durably: temp file, fsync, rename into place (the caller fsyncs the dir). */
@@ -35,7 +42,7 @@ export async function writeMeta(storage: JournalStorage, dir: string, name: stri
   await storage.rename(temp, join(dir, META_FILE));
 }
 
-/** Reads and validates the metadata: the journal name and the format version (1 or 2). */
+/** Reads and validates the metadata: the journal name and the format version (1, 2 or 3). */
 export async function readMeta(
   storage: JournalStorage,
   dir: string,
@@ -75,12 +82,16 @@ export async function readMeta(
       `not a file journal (format ${JSON.stringify(format)}, expected ${JSON.stringify(FORMAT)})`,
     );
   }
-  if (version !== FORMAT_VERSION && version !== LEGACY_FORMAT_VERSION) {
+  if (
+    version !== FORMAT_VERSION &&
+    version !== FRAGMENTS_FORMAT_VERSION &&
+    version !== LEGACY_FORMAT_VERSION
+  ) {
     throw new JournalCorruptError(
       path,
       0,
-      `unsupported format version ${JSON.stringify(version)} (this library reads version ` +
-        `${FORMAT_VERSION}); use the recoverylog version that wrote it`,
+      `unsupported format version ${JSON.stringify(version)} (this library reads versions ` +
+        `${LEGACY_FORMAT_VERSION} to ${FORMAT_VERSION}); use the recoverylog version that wrote it`,
     );
   }
   if (typeof name !== 'string') {

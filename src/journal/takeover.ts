@@ -8,7 +8,10 @@
  *      a FENCE record to its index (O_APPEND, so it lands after every record already written),
  *      fdatasync, and read the index again. Records after the first FENCE or SEAL are never read,
  *      so from now on nothing its owner writes can commit, and what it committed before the FENCE
- *      is final. A claim that has not started yet is fenced too: its START will land after the
+ *      is final. The FENCE names (prevCrc) the last whole record it found. When the index ends in
+ *      a torn INLINE commit (whole header, data cut short), zero filler completes that commit's
+ *      data first, so the FENCE lies after it where readers look (fragment-index.ts), and the
+ *      commit reads as unfinished: its data does not match its CRC (the filler makes sure). A claim that has not started yet is fenced too: its START will land after the
  *      FENCE and void it.
  *   3. START N: continue the newest started fragment at its committed end, with its registers and
  *      checksum, then read the START back at position 0. Finding another writer's FENCE there
@@ -29,6 +32,7 @@ import {
   settleUnconfirmed,
   writeFully,
 } from './fragment-io.js';
+import { crc32c } from '../crc32c.js';
 import { FENCE, START, decodeRecord, encodeRecord } from './fragment-record.js';
 import { OwnedFragment } from './fragment-writer.js';
 import { listDirectory } from './fragment-chain.js';
@@ -79,16 +83,23 @@ async function loadIndex(
  * the first of our record's magic). Then a byte that does not: a record nobody finished must
  * stay unfinished, or the takeover would continue after a commit every reader before it dropped.
  */
-function separatorAfter(tail: Uint8Array, record: Uint8Array): Uint8Array | undefined {
+function separatorAfter(
+  tail: Uint8Array,
+  record: Uint8Array,
+  /** Records start at or after this position of `tail` (before it: a filled INLINE commit). */
+  from: number,
+): Uint8Array | undefined {
   const candidates = [new Uint8Array(0)];
   for (let value = 0; value < 256; value += 1) candidates.push(Uint8Array.of(value));
   for (const separator of candidates) {
     const bytes = Buffer.concat([tail, separator, record]);
     const ours = tail.byteLength + separator.byteLength;
     let completes = false;
-    for (let at = 0; at < ours && !completes; at += 1) {
+    for (let at = from; at < ours && !completes; at += 1) {
       const decoded = decodeRecord(bytes, at, 0);
-      completes = decoded.kind === 'record' && at + decoded.record.length > tail.byteLength;
+      completes =
+        (decoded.kind === 'record' && at + decoded.record.length > tail.byteLength) ||
+        (decoded.kind === 'incomplete' && decoded.end !== undefined); // a whole INLINE header
     }
     if (!completes) return separator;
   }
@@ -97,8 +108,26 @@ function separatorAfter(tail: Uint8Array, record: Uint8Array): Uint8Array | unde
 }
 
 /**
+ * Zero bytes that complete the data of the torn INLINE commit `tail` begins with (none when it
+ * does not begin with a whole INLINE header), never making that data match its CRC.
+ */
+function fillerAfter(tail: Uint8Array): Uint8Array {
+  const decoded = decodeRecord(tail, 0, 0);
+  if (decoded.kind !== 'incomplete' || decoded.end === undefined) return new Uint8Array(0);
+  const filler = new Uint8Array(decoded.end - tail.byteLength);
+  const view = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
+  const headerLength = view.getUint32(4, true);
+  const dataCrc = view.getUint32(32, true);
+  const data = Buffer.concat([tail.subarray(headerLength), filler]);
+  // The missing bytes might have been zeros: then the commit would read as finished.
+  if (crc32c(data) === dataCrc) filler[filler.byteLength - 1] = 1;
+  return filler;
+}
+
+/**
  * Appends a FENCE for `fencer` to `epoch`'s index until the index reads as closed. `parsed` is
- * where the index's whole records end (bytes after it are torn).
+ * where the index's whole records end (bytes after it are torn); `lastCrc` is the CRC of the
+ * record that ends there (0: none).
  */
 async function fence(
   storage: JournalStorage,
@@ -106,15 +135,21 @@ async function fence(
   epoch: number,
   fencer: { epoch: number; token: string },
   parsed: number,
+  lastCrc: number,
 ): Promise<FragmentIndex> {
   const path = join(dir, indexFile(epoch));
-  const encoded = encodeRecord({ kind: FENCE, epoch: fencer.epoch, token: fencer.token }, 0);
   for (let attempt = 0; attempt < MAX_FENCE_ATTEMPTS; attempt += 1) {
+    const encoded = encodeRecord(
+      { kind: FENCE, epoch: fencer.epoch, token: fencer.token },
+      lastCrc,
+    );
     const handle = await storage.open(path, 'a+');
     try {
       const size = (await handle.stat()).size;
-      const tail = size > parsed ? await readFully(handle, parsed, size - parsed) : Buffer.alloc(0);
-      const separator = separatorAfter(tail, encoded);
+      const torn = size > parsed ? await readFully(handle, parsed, size - parsed) : Buffer.alloc(0);
+      const filler = fillerAfter(torn);
+      const tail = Buffer.concat([torn, filler]);
+      const separator = separatorAfter(tail, encoded, filler.byteLength > 0 ? tail.byteLength : 0);
       if (separator === undefined) {
         throw new JournalCorruptError(
           path,
@@ -125,7 +160,7 @@ async function fence(
       }
       // O_APPEND: lands at the end whatever `size` is (a record a live owner appends meanwhile
       // is whole, and before our FENCE).
-      await writeFully(handle, separator.byteLength > 0 ? [separator, encoded] : [encoded], size);
+      await writeFully(handle, [Buffer.concat([filler, separator, encoded])], size);
       await handle.datasync();
     } finally {
       await handle.close();
@@ -138,6 +173,7 @@ async function fence(
     // then the index still reads as open, and we fence again.
     if (index.closed) return index;
     parsed = index.parsedThrough;
+    lastCrc = index.lastCrc;
   }
   throw new JournalCorruptError(
     path,
@@ -159,11 +195,13 @@ async function fencePredecessors(
     let index = await loadIndex(storage, dir, epoch);
     if (index === undefined) continue; // pruned long ago, or a claim that crashed before its file
     if (!index.closed) {
-      index = await fence(storage, dir, epoch, { epoch: claimed, token }, index.parsedThrough);
+      const fencer = { epoch: claimed, token };
+      index = await fence(storage, dir, epoch, fencer, index.parsedThrough, index.lastCrc);
     }
     if (index.started) {
       // Fenced: what it committed is final. Its last commit may be unfinished (data lost).
-      await settleUnconfirmed(storage, join(dir, dataFile(epoch)), index, true);
+      const paths = { data: join(dir, dataFile(epoch)), index: join(dir, indexFile(epoch)) };
+      await settleUnconfirmed(storage, paths, index, true);
       return index;
     }
   }
@@ -224,6 +262,7 @@ export async function startEpoch(
           prevEpoch: previous?.epoch ?? 0,
           prevDataCrc: previous?.dataCrc ?? 0,
           registers: previous?.registers ?? {},
+          inline: true,
         },
         0,
       );

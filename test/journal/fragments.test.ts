@@ -1,5 +1,5 @@
 /**
- * The file journal's fragments (format v2), tried the way an adversary would: damage anywhere,
+ * The file journal's fragments (format v2 and v3), tried the way an adversary would: damage anywhere,
  * torn tails, two writers that both believe they hold the lock, a paused holder, read-only
  * storage, pruning, and a version 1 journal. Each case listed in issue 8 is a test here.
  */
@@ -32,6 +32,7 @@ import {
 } from '../../src/journal/fragment-record.js';
 import { encodeCommitRecord } from '../../src/journal/legacy-record.js';
 import { crc32c } from '../../src/crc32c.js';
+import { FORMAT_VERSION } from '../../src/journal/journal-meta.js';
 import { nodeStorage, type JournalStorage } from '../../src/journal/storage.js';
 import { bytesOf, concatBytes, readAll } from '../helpers/journal-contract.js';
 import type { FSMHints } from '../../src/wire/types.js';
@@ -359,13 +360,16 @@ describe('FileJournal fragments', function () {
 
     it('a damaged data byte anywhere is a JournalCorruptError when read, naming file and offset', async function () {
       const dir = await crashedJournal();
-      await flipBit(join(dir, DATA_1), 100); // inside the first, old commit
+      // Small commits carry their data inline: the first one's bytes follow its record.
+      const records = await recordsOf(join(dir, INDEX_1));
+      const payloadAt = records[1]!.position + records[1]!.length - first.length;
+      await flipBit(join(dir, INDEX_1), payloadAt + 100); // inside the first, old commit
       const journal = await FileJournal.open(dir, { readOnly: true });
       assert.equal(await journal.head(), 500);
       await assert.rejects(journal.read(0, { blocking: false }), (error: unknown) => {
         assert.ok(error instanceof JournalCorruptError);
-        assert.equal(error.file, join(dir, DATA_1));
-        assert.equal(error.offset, 0);
+        assert.equal(error.file, join(dir, INDEX_1));
+        assert.equal(error.offset, payloadAt);
         return true;
       });
       // Bytes of an intact commit are still served.
@@ -648,7 +652,7 @@ describe('FileJournal fragments', function () {
       };
       assert.equal(
         meta.version,
-        2,
+        FORMAT_VERSION,
         'version 1 readers now refuse the journal instead of missing bytes',
       );
       const again = await FileJournal.open(dir, { readOnly: true });
@@ -727,11 +731,12 @@ describe('hinted playback reads verified bytes', function () {
       'a hinted gap',
     );
     await journal.close();
-    // Flip the low bit of the byte before "BB": the op's last field, the write's offset 2 -> 3.
-    const data = await readFile(join(dir, DATA_1));
+    // Flip the low bit of the byte before "BB": the op's last field, the write's offset 2 -> 3
+    // (small commits carry their data inline, in the index file).
+    const data = await readFile(join(dir, INDEX_1));
     const at = data.indexOf(Buffer.from('BB')) - 1;
     data[at] = (data[at] as number) ^ 0x01;
-    await writeFile(join(dir, DATA_1), data);
+    await writeFile(join(dir, INDEX_1), data);
     const reopened = await FileJournal.open(dir, { readOnly: true });
     const target = Volume.fromJSON({});
     const player = new Player({ fs: target.promises });

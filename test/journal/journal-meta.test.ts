@@ -112,10 +112,10 @@ describe('journal metadata (journal.json)', () => {
   });
 
   it('an unknown version is JournalCorruptError telling which version this library reads', async () => {
-    await put(JSON.stringify({ format: FORMAT, version: 3, name: 'app/log' }));
+    await put(JSON.stringify({ format: FORMAT, version: 4, name: 'app/log' }));
     await assert.rejects(
       readMeta(nodeStorage, dir),
-      corrupt(/unsupported format version 3 \(this library reads version 2\)/),
+      corrupt(/unsupported format version 4 \(this library reads versions 1 to 3\)/),
     );
   });
 

@@ -294,8 +294,12 @@ describe('dm-flakey harness: damage scan (v2 fragments)', function () {
   });
 
   it('finds a damaged data byte, which the library refuses to read', async () => {
-    // Epoch 2's data: its second commit (the journal's fifth append).
-    const bad = withFile(files, '0000000002.data', flip(ends[3]! - ends[2]! + 7));
+    // Epoch 2's data: its second commit (the journal's fifth append), inline in its index.
+    const second = recordsOf(files.get('0000000002.index')!).find(
+      (r) => r.kind === COMMIT && r.begin === ends[3],
+    );
+    const payloadAt = (second as { payloadAt: number }).payloadAt;
+    const bad = withFile(files, '0000000002.index', flip(payloadAt + 7));
     const scan = scanJournalFiles(bad);
     assert.deepEqual(
       scan.damaged.map((d) => [d.where, d.begin, d.end, d.last]),
@@ -384,7 +388,8 @@ describe('dm-flakey harness: damage scan (v2 fragments)', function () {
   });
 
   it('ignores fragments below the prune mark', () => {
-    const pruned = withFile(files, '0000000001.data', flip(3));
+    const first = recordsOf(files.get('0000000001.index')!)[1] as { payloadAt: number };
+    const pruned = withFile(files, '0000000001.index', flip(first.payloadAt + 3));
     assert.equal(scanJournalFiles(pruned).damaged.length, 1);
     pruned.set(pruneMark(ends[2]!), new Uint8Array(0));
     assert.equal(scanJournalFiles(pruned).prunedBelow, ends[2]);

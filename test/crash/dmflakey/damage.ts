@@ -103,7 +103,21 @@ function scanFragment(
   let begun = false; // the fragment's begin is known (from START, or a commit after a bad START)
   let lastCrc = 0;
   let at = 0;
-  const checkData = (begin: number, end: number, crc: number): void => {
+  const checkData = (begin: number, end: number, crc: number, payloadAt?: number): void => {
+    if (payloadAt !== undefined) {
+      // An INLINE commit (format v3): its data follows its record in the index file.
+      if (crc32c(index.subarray(payloadAt, payloadAt + end - begin)) !== crc >>> 0) {
+        damaged.push({
+          begin,
+          end,
+          file: indexName,
+          where: 'data',
+          detail: `inline data [${begin}, ${end}) does not match its record's CRC (${indexName} at ${payloadAt})`,
+          last: false,
+        });
+      }
+      return;
+    }
     const from = begin - fragment.begin;
     const bytes = data?.subarray(from, end - fragment.begin);
     if (bytes === undefined || bytes.byteLength < end - begin) {
@@ -157,7 +171,7 @@ function scanFragment(
         fragment.end = fragment.begin;
       }
       if (r.kind === COMMIT) {
-        if (r.end > r.begin) checkData(r.begin, r.end, r.dataCrc);
+        if (r.end > r.begin) checkData(r.begin, r.end, r.dataCrc, r.payloadAt);
         if (r.begin === fragment.end) fragment.end = Math.max(fragment.end, r.end);
       } else if (r.kind === SEAL) {
         fragment.state = 'sealed';
@@ -166,6 +180,11 @@ function scanFragment(
       }
       lastCrc = r.crc;
       continue;
+    }
+    if (decoded.kind === 'incomplete' && decoded.end !== undefined) {
+      // A whole INLINE header whose data is cut short: a torn tail (its data is not searched).
+      fragment.tailBytes = index.byteLength - at;
+      break;
     }
     // Unreadable: a torn tail, unless a valid record follows.
     const next = nextValidRecord(index, at + 1, 0);

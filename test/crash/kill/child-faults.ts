@@ -24,6 +24,11 @@ import {
 } from '../../../src/journal/storage.js';
 import type { TargetFs } from '../../../src/player.js';
 import { decodeRecordedOp } from '../../../src/wire/codec.js';
+import {
+  FRAGMENT_RECORD_MAGIC,
+  INLINE,
+  RECORD_FIXED_BYTES,
+} from '../../../src/journal/fragment-record.js';
 import { FRAME_HEADER_LENGTH, FRAME_MAGIC } from '../../../src/wire/framing.js';
 import {
   FAILPOINT_ENV,
@@ -107,17 +112,32 @@ export function killingStorage(inner: JournalStorage = nodeStorage): JournalStor
   };
 }
 
+/**
+ * Where the frames of a write to a commits file begin: after an INLINE record's own bytes (format
+ * v3: a small batch's data follows its record in `<epoch>.index`); undefined for other records.
+ */
+function inlineFramesAt(bytes: Uint8Array): number | undefined {
+  if (bytes.byteLength <= RECORD_FIXED_BYTES) return undefined;
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.readUInt32LE(0) !== FRAGMENT_RECORD_MAGIC || view[8] !== INLINE) return undefined;
+  return view.readUInt32LE(4);
+}
+
 function killingHandle(handle: StorageFileHandle, kind: 'data' | 'commits'): StorageFileHandle {
-  /** A write of frames to a data file, torn after the frame when this pass is the armed one. */
+  /** The last write carried frames (data, or an INLINE commit): its sync is a data sync. */
+  let wroteFrames = false;
+  /** A write of frames, torn after the frame when this pass is the armed one. */
   const tearFrames = async (bytes: Uint8Array, position: number): Promise<void> => {
-    if (kind !== 'data') return;
-    const cut = framePayloadCut(bytes);
+    const framesAt = kind === 'data' ? 0 : inlineFramesAt(bytes);
+    wroteFrames = framesAt !== undefined;
+    if (framesAt === undefined) return;
+    const cut = framePayloadCut(bytes.subarray(framesAt));
     if (cut === undefined || !reached('kill-frame-payload')) return;
-    await handle.write(bytes, 0, cut, position);
+    await handle.write(bytes, 0, framesAt + cut, position);
     die('kill-frame-payload');
   };
   const synced = async (sync: () => Promise<void>): Promise<void> => {
-    if (kind === 'data') kill('kill-write-before-sync');
+    if (kind === 'data' || wroteFrames) kill('kill-write-before-sync');
     await sync();
     if (kind === 'commits') kill('kill-journal-after-sync');
   };

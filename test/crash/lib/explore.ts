@@ -9,7 +9,13 @@
  * Also: one bit flip per frame region (magic, length, op, payload) in the final, fully synced
  * log (media damage, I4), and on a sample of distinct images a continuation check (I7).
  */
-import { COMMIT } from '../../../src/journal/fragment-record.js';
+import {
+  COMMIT,
+  FRAGMENT_RECORD_MAGIC,
+  INLINE,
+  RECORD_FIXED_BYTES,
+  type Decoded,
+} from '../../../src/journal/fragment-record.js';
 import { imageContent, imageFragments, locate } from './journal-image.js';
 import { decodeRecordedOp } from '../../../src/wire/codec.js';
 import { crashClass, describeCrashMode, exhaustiveModes, fatesFor } from './crash-modes.js';
@@ -117,6 +123,15 @@ async function recoverReadOnly(
   return result.observation;
 }
 
+/** A write of an INLINE commit (format v3: a small batch's data follows its index record). */
+function isInlineCommit(bytes: Uint8Array): boolean {
+  return (
+    bytes.byteLength > RECORD_FIXED_BYTES &&
+    Buffer.from(bytes.buffer, bytes.byteOffset, 9).readUInt32LE(0) === FRAGMENT_RECORD_MAGIC &&
+    bytes[8] === INLINE
+  );
+}
+
 /** Walks every crash state of the world's current epoch. */
 export async function exploreCrashStates(world: SimWorld, options: ExploreOptions): Promise<void> {
   const { stats, memo } = options;
@@ -132,7 +147,9 @@ export async function exploreCrashStates(world: SimWorld, options: ExploreOption
   let lastAppend = -1;
   events.forEach((event, i) => {
     if (event.t === 'create' && event.name.endsWith('.data')) dataInos.add(event.ino);
-    if (event.t === 'write' && dataInos.has(event.ino)) lastAppend = i;
+    if (event.t === 'write' && (dataInos.has(event.ino) || isInlineCommit(event.bytes))) {
+      lastAppend = i;
+    }
   });
   for (let c = 0; c <= events.length; c++) {
     if (c > 0) disk.apply(events[c - 1]!);
@@ -297,6 +314,13 @@ function framesEndingBy(bytes: Uint8Array, offset: number): number {
   return count;
 }
 
+/** A record's own bytes, without the data an INLINE commit carries after it. */
+function headerLength(record: Decoded): number {
+  return record.kind === COMMIT && record.payloadAt !== undefined
+    ? record.payloadAt - record.position
+    : record.length;
+}
+
 /** A copy of `disk` with one byte of the file at `path` replaced. */
 function withByte(disk: DiskModel, path: string, offset: number, value: number): DiskModel {
   const files = disk.files();
@@ -359,7 +383,8 @@ export async function exploreBitFlips(world: SimWorld, options: ExploreOptions):
         where: `index ${fragment.epoch} record ${i} (kind ${record.kind}) @${record.position}`,
         region: 'record',
         path: fragment.indexPath,
-        at: record.position + Math.floor(record.length / 2),
+        // The middle of the record itself (an INLINE commit's data is flipped as frames above).
+        at: record.position + Math.floor(headerLength(record) / 2),
         ...(unconfirmedLast ? { gapFrom: record.begin } : {}),
       });
     });

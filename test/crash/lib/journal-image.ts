@@ -45,23 +45,36 @@ export function imageContent(
   files: ReadonlyMap<string, Uint8Array>,
   fragments: readonly ImageFragment[],
 ): Uint8Array {
-  const parts = fragments.map((fragment) =>
-    (files.get(fragment.dataPath) ?? new Uint8Array(0)).subarray(
-      0,
-      fragment.index.end - fragment.index.begin,
-    ),
-  );
+  const parts: Uint8Array[] = [];
+  for (const fragment of fragments) {
+    const { index } = fragment;
+    for (let i = 0; i < index.commitBegins.length; i += 1) {
+      const begin = index.commitBegins[i]!;
+      const place = locate([fragment], begin)!;
+      const bytes = files.get(place.path) ?? new Uint8Array(0);
+      parts.push(bytes.subarray(place.position, place.position + index.commitEnds[i]! - begin));
+    }
+  }
   return Buffer.concat(parts);
 }
 
-/** The data file and position holding journal offset `offset`. */
+/**
+ * The file and position holding journal offset `offset`: the data file, or for an INLINE commit
+ * (format v3) the index file, after the commit's record.
+ */
 export function locate(
   fragments: readonly ImageFragment[],
   offset: number,
 ): { path: string; position: number } | undefined {
   for (const fragment of fragments) {
-    if (offset >= fragment.index.begin && offset < fragment.index.end) {
-      return { path: fragment.dataPath, position: offset - fragment.index.begin };
+    const { index } = fragment;
+    if (offset >= index.begin && offset < index.end) {
+      const i = index.commitAt(offset);
+      const inlineAt = i === -1 ? -1 : index.commitInline[i]!;
+      if (inlineAt >= 0) {
+        return { path: fragment.indexPath, position: inlineAt + offset - index.commitBegins[i]! };
+      }
+      return { path: fragment.dataPath, position: offset - index.begin };
     }
   }
   return undefined;
