@@ -5,7 +5,7 @@
  */
 import type { FnodeState, FSM } from './fsm.js';
 import type { OpBody } from './recorder-tree.js';
-import { crc32c } from './wire/checksum.js';
+import { crc32c } from './crc32c.js';
 import type { Fnode } from './wire/types.js';
 
 /** A re-recorded file's content is written in Write ops of at most this many bytes. */

@@ -44,7 +44,7 @@ import { renameOps, replaceFileOps, rerecordParts } from './recorder-ops.js';
 import { OpSequencer } from './recorder-stamp.js';
 import { abortedSignal, AppendQueue, awaitUnlessAborted } from './recorder-queue.js';
 import { propertyUnder, removeTreeOps, renameTreeOps } from './recorder-tree.js';
-import { crc32c } from './wire/checksum.js';
+import { crc32c } from './crc32c.js';
 import type { Author, Fnode, FSMHints } from './wire/types.js';
 
 // The public surface of this module, defined next to the code that owns it.

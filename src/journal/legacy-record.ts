@@ -30,8 +30,6 @@ import { MAX_REGISTERS_BYTES, decodeRegisters, encodeRegisters } from './registe
 export const RECORD_MAGIC = 0x314a4c52; // "RLJ1" as little-endian bytes
 export const RECORD_FIXED_BYTES = 48;
 export const RECORD_MAX_BYTES = RECORD_FIXED_BYTES + MAX_REGISTERS_BYTES;
-/** Size of the trailer (length + CRC) used to parse backwards. */
-export const RECORD_TRAILER_BYTES = 8;
 /** registersAt value of a journal without registers. */
 export const NO_REGISTERS = -1;
 
@@ -148,9 +146,4 @@ export function decodeCommitRecord(bytes: Uint8Array, at: number, position: numb
       registers,
     },
   };
-}
-
-/** The length a record claims in its trailer (the 8 bytes that end it). */
-export function trailerLength(trailer: Uint8Array): number {
-  return new DataView(trailer.buffer, trailer.byteOffset, RECORD_TRAILER_BYTES).getUint32(0, true);
 }

@@ -10,7 +10,7 @@
  */
 import { FSM } from '../fsm.js';
 import { JournalRangeMissingError } from '../journal/errors.js';
-import { crc32cUpdate } from '../wire/checksum.js';
+import { crc32cUpdate } from '../crc32c.js';
 import { FRAME_HEADER_LENGTH } from '../wire/framing.js';
 import { opKind, type Author, type RecordedOp } from '../wire/types.js';
 import { applyOp } from './apply-op.js';

@@ -12,7 +12,7 @@ import { Volume } from 'memfs';
 import { FSM, authorFence } from '../../src/fsm.js';
 import type { AppendResult, Journal, JournalResolver } from '../../src/journal/journal.js';
 import type { TargetFs } from '../../src/player/target-fs.js';
-import { crc32c } from '../../src/wire/checksum.js';
+import { crc32c } from '../../src/crc32c.js';
 import { encodeRecordedOp } from '../../src/wire/codec.js';
 import { encodeFrame } from '../../src/wire/framing.js';
 import type { Author, FSMHints, Fnode, RecordedOp } from '../../src/wire/types.js';

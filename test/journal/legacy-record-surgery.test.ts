@@ -4,9 +4,6 @@
  * then reseals the record (recomputes its CRC), so that the field check, not the checksum, is
  * what must catch it; the envelope's own results (incomplete, bad magic, lengths, trailer, CRC)
  * are record-envelope-surgery.test.ts, checked here only for the bounds this format passes.
- *
- * The record's other exports `trailerLength` and `RECORD_TRAILER_BYTES` are used nowhere in src/
- * (dead code: v1 files are parsed forwards only, legacy-fragment.ts).
  */
 import assert from 'node:assert/strict';
 import { crc32c } from '../../src/crc32c.js';

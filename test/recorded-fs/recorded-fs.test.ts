@@ -15,7 +15,7 @@ import {
   UnknownPathError,
   UntrackedFileError,
 } from '../../src/recorder-errors.js';
-import { crc32c } from '../../src/wire/checksum.js';
+import { crc32c } from '../../src/crc32c.js';
 import { readAllOps, replayOps } from '../helpers/raw-log.js';
 
 const LOG = 'tests/recorded-fs/log';

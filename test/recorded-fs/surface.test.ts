@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RecordedFileHandle } from '../../src/recorded-fs.js';
 import { NotSupportedError } from '../../src/recorder-errors.js';
-import { crc32c } from '../../src/wire/checksum.js';
+import { crc32c } from '../../src/crc32c.js';
 import { readAllOps } from '../helpers/raw-log.js';
 import { KINDS, recordedEnv, type RecordedEnv } from '../helpers/recorded-tree.js';
 
