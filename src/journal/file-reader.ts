@@ -53,17 +53,22 @@ export class ChainReader {
    * Verified bytes at `offset` (below the head), or undefined when the fragment holding them was
    * pruned by another process meanwhile: the chain has then been reloaded, look again. Bytes
    * below the first retained fragment were pruned: the result jumps past them (see ReadResult).
+   * With `into` (ReadOptions.into) the bytes are read into it and the result is a view of it.
    */
-  async readAt(offset: number, maxBytes: number | undefined): Promise<ReadResult | undefined> {
+  async readAt(
+    offset: number,
+    maxBytes: number | undefined,
+    into?: Uint8Array,
+  ): Promise<ReadResult | undefined> {
     const at = Math.max(offset, this.chain.low);
     const fragment = this.fragmentAt(at);
     const limit = readLength(fragment.end - at, maxBytes);
-    let span = this.lastSpan;
+    let bytes: Uint8Array;
     try {
-      if (span === undefined || at < span.from || at >= span.to) {
-        span = await fragment.readSpan(at, limit);
-        this.lastSpan = span;
-      }
+      bytes =
+        into !== undefined && into.byteLength > 0
+          ? await fragment.readInto(at, limit, into)
+          : await this.fromSpan(fragment, at, limit);
     } catch (error) {
       if (error instanceof RecoveryLogError) throw error;
       if (this.state.closed) throw new JournalClosedError(this.name);
@@ -73,11 +78,20 @@ export class ChainReader {
       }
       throw new JournalIOError(this.name, fragment.dataPath, 'read', error);
     }
+    return { offset: at, bytes };
+  }
+
+  /** Bytes [at, at + limit) or fewer, from the last span when it holds `at` (see lastSpan). */
+  private async fromSpan(fragment: Fragment, at: number, limit: number): Promise<Uint8Array> {
+    let span = this.lastSpan;
+    if (span === undefined || at < span.from || at >= span.to) {
+      span = await fragment.readSpan(at, limit);
+      this.lastSpan = span;
+    }
     const start = at - span.from;
     const length = Math.min(limit, span.to - at);
     // A plain Uint8Array view (what callers expect), not a Buffer.
-    const bytes = new Uint8Array(span.bytes.buffer, span.bytes.byteOffset + start, length);
-    return { offset: at, bytes };
+    return new Uint8Array(span.bytes.buffer, span.bytes.byteOffset + start, length);
   }
 
   /** The fragment holding `offset` (low ≤ offset < head). */

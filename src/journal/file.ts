@@ -236,7 +236,7 @@ export class FileJournal implements Journal {
       }
       const head = this.reader.head();
       if (offset < head) {
-        const result = await this.reader.readAt(offset, options.maxBytes);
+        const result = await this.reader.readAt(offset, options.maxBytes, options.into);
         if (result !== undefined) return result;
         continue; // pruned by another process meanwhile: look again, then jump past it
       }

@@ -171,6 +171,30 @@ export class FragmentIndex {
   }
 
   /**
+   * Applies the whole, valid records at the start of `bytes` (index-file position parsedThrough)
+   * and stops before the first that is not one (damaged, torn, or cut off by the end of `bytes`):
+   * the caller reads on from parsedThrough, or hands the rest of the file to advance(), which
+   * judges damage. An INLINE record's data need not be in `bytes` when the file, `fileSize` bytes
+   * long, holds it: a reader loading the index skips it. Returns the length of the last record
+   * applied (0: none).
+   */
+  applyWhole(bytes: Uint8Array, fileSize: number): number {
+    const base = this.parsedThrough;
+    let at = 0;
+    let last = 0;
+    this.tornBytes = 0;
+    while (at < bytes.byteLength && !this.closed) {
+      const decoded = decodeRecord(bytes, at, base, fileSize - base);
+      if (decoded.kind !== 'record') break;
+      this.apply(decoded.record);
+      last = decoded.record.length;
+      at += last;
+      this.parsedThrough = base + at;
+    }
+    return last;
+  }
+
+  /**
    * A FENCE found past unreadable bytes is a take-over's (not bytes inside a commit's data) when
    * it names a record this fragment holds. Fences of version 2 writers name none (0): they are
    * taken as they are in fragments that cannot hold INLINE data.

@@ -6,6 +6,7 @@
 import { crc32cUpdate } from '../crc32c.js';
 import { JournalCorruptError, errorCode } from './errors.js';
 import { FragmentDamage, FragmentIndex } from './fragment-index.js';
+import { RECORD_MAX_BYTES } from './fragment-record.js';
 import { parseLegacyCommits } from './legacy-fragment.js';
 import type { JournalStorage, StorageFileHandle } from './storage.js';
 
@@ -14,6 +15,35 @@ const MAX_IOVECS = 1024;
 /** Large data is checksummed in reads of this size. */
 export const IO_CHUNK = 4 * 1024 * 1024;
 
+/** Index records are parsed in reads of at most this size (a reused buffer). */
+const INDEX_WINDOW = 256 * 1024;
+/**
+ * After an INLINE record of more than this many bytes, the next read of the index is a probe of
+ * PROBE_BYTES (about one record header): large inline data is skipped, not read twice (here at
+ * load, again when played). Smaller records are read through. A trade of reads for bytes: a read
+ * costs 65-95 µs on the I/O pool here, so on a warm page cache reading through is faster (30 MiB
+ * of 60 KiB commits: 31 ms read through, 57 ms probing, 1/40 of the bytes).
+ */
+const SKIP_INLINE_FROM = 32 * 1024;
+const PROBE_BYTES = 1024;
+
+/** Reads up to `length` bytes at `position` into `target[at...]`; fewer only at end of file. */
+export async function readInto(
+  handle: StorageFileHandle,
+  position: number,
+  target: Uint8Array,
+  at: number,
+  length: number,
+): Promise<number> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(target, at + done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
 export async function readFully(
   handle: StorageFileHandle,
   position: number,
@@ -21,13 +51,8 @@ export async function readFully(
 ): Promise<Buffer> {
   // Not zero-filled: every byte is overwritten below, or the short result is cut to what was read.
   const buffer = Buffer.allocUnsafeSlow(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
-    if (bytesRead === 0) return buffer.subarray(0, done);
-    done += bytesRead;
-  }
-  return buffer;
+  const done = await readInto(handle, position, buffer, 0, length);
+  return done < length ? buffer.subarray(0, done) : buffer;
 }
 
 /** Positional write of all `buffers`, in groups of IOV_MAX, finishing any short write. */
@@ -87,9 +112,12 @@ function corrupt(path: string, damage: FragmentDamage): JournalCorruptError {
 }
 
 /**
- * Parses an index file's bytes from `index.parsedThrough` on. A damaged record followed by a
- * valid one is read a second time before it is reported: a concurrent writer's record may have
- * been caught half copied.
+ * Parses an index file's bytes from `index.parsedThrough` on (`handle`: the file opened for
+ * reading; else it is opened here, and a missing file holds nothing). Whole records are read in
+ * bounded windows that skip large INLINE data (scanRecords); from the first byte that is not a
+ * whole record, the rest of the file is parsed by FragmentIndex.advance, which judges damage and
+ * torn tails. A damaged record followed by a valid one is read a second time before it is
+ * reported: a concurrent writer's record may have been caught half copied.
  */
 export async function advanceIndex(
   storage: JournalStorage,
@@ -97,25 +125,69 @@ export async function advanceIndex(
   index: FragmentIndex,
   handle?: StorageFileHandle,
 ): Promise<void> {
-  for (let attempt = 0; ; attempt += 1) {
+  const file = handle ?? (await openIfExists(storage, path));
+  if (file === undefined) return;
+  try {
+    for (let attempt = 0; ; attempt += 1) {
+      const size = (await file.stat()).size;
+      index.tornBytes = 0;
+      try {
+        if (await scanRecords(file, index, size)) return;
+        const from = index.parsedThrough;
+        const result = index.advance(await readFully(file, from, size - from));
+        if (result.kind === 'ok') return;
+        if (attempt >= 1) throw corrupt(path, result.damage);
+      } catch (error) {
+        if (error instanceof FragmentDamage) throw corrupt(path, error);
+        throw error;
+      }
+    }
+  } finally {
+    if (handle === undefined) await file.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Applies the whole records of the file's first `size` bytes from `index.parsedThrough` on, read
+ * through one reused buffer. Returns true when it got to the end (or to the record that closed
+ * the fragment), false when it stopped before bytes that are not a whole record.
+ */
+async function scanRecords(
+  handle: StorageFileHandle,
+  index: FragmentIndex,
+  size: number,
+): Promise<boolean> {
+  let window: Buffer | undefined;
+  let want = PROBE_BYTES; // the START record, and the next header: their size tells what follows
+  while (index.parsedThrough < size && !index.closed) {
     const from = index.parsedThrough;
-    let bytes: Buffer | undefined;
-    if (handle !== undefined) {
-      const size = (await handle.stat()).size;
-      bytes = size > from ? await readFully(handle, from, size - from) : Buffer.alloc(0);
-    } else {
-      const whole = await readWhole(storage, path);
-      if (whole === undefined) return;
-      bytes = whole.subarray(from);
+    const length = Math.min(want, size - from);
+    window ??= Buffer.allocUnsafe(INDEX_WINDOW);
+    const read = await readInto(handle, from, window, 0, length);
+    const last = index.applyWhole(window.subarray(0, read), size);
+    if (index.parsedThrough === from) {
+      // A probe too short for the record there: read the most a record header can take. Else
+      // the bytes there are not a whole record.
+      if (read === length && length === want && want < RECORD_MAX_BYTES) {
+        want = RECORD_MAX_BYTES;
+        continue;
+      }
+      return false;
     }
-    try {
-      const result = index.advance(bytes);
-      if (result.kind === 'ok') return;
-      if (attempt >= 1) throw corrupt(path, result.damage);
-    } catch (error) {
-      if (error instanceof FragmentDamage) throw corrupt(path, error);
-      throw error;
-    }
+    want = last > SKIP_INLINE_FROM ? PROBE_BYTES : INDEX_WINDOW;
+  }
+  return true;
+}
+
+async function openIfExists(
+  storage: JournalStorage,
+  path: string,
+): Promise<StorageFileHandle | undefined> {
+  try {
+    return await storage.open(path, 'r');
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
   }
 }
 
@@ -171,10 +243,16 @@ export async function loadIndex(
   path: string,
   epoch: number,
 ): Promise<FragmentIndex> {
-  if ((await fileSize(storage, path)) === undefined) throw new FragmentGoneError(path);
-  const index = new FragmentIndex(epoch);
-  await advanceIndex(storage, path, index);
-  return index;
+  const handle =
+    (await fileSize(storage, path)) === undefined ? undefined : await openIfExists(storage, path);
+  if (handle === undefined) throw new FragmentGoneError(path);
+  try {
+    const index = new FragmentIndex(epoch);
+    await advanceIndex(storage, path, index, handle);
+    return index;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
 
 /** A fragment's file vanished while the chain named it: pruned meanwhile (look again). */

@@ -231,8 +231,17 @@ function parseStartExtra(
   }
 }
 
-/** Decodes the record at `bytes[at]`; `position` is the index-file position of `bytes[0]`. */
-export function decodeRecord(bytes: Uint8Array, at: number, position: number): DecodeResult {
+/**
+ * Decodes the record at `bytes[at]`; `position` is the index-file position of `bytes[0]`.
+ * `available`: how many bytes from `bytes[0]` the file holds. An INLINE record is whole once its
+ * data is in the file, even past the end of `bytes` (a reader loading an index skips that data).
+ */
+export function decodeRecord(
+  bytes: Uint8Array,
+  at: number,
+  position: number,
+  available = bytes.byteLength,
+): DecodeResult {
   const envelope = checkEnvelope(
     bytes,
     at,
@@ -281,7 +290,7 @@ export function decodeRecord(bytes: Uint8Array, at: number, position: number): D
       }
       // The data follows the header: the record is whole once all of it is there.
       const end = at + length + (b - a);
-      if (end > bytes.byteLength) return { kind: 'incomplete', end };
+      if (end > available) return { kind: 'incomplete', end };
       return {
         kind: 'record',
         record: {

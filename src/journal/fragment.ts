@@ -3,12 +3,13 @@
  * loaded on demand and checked against what the chain says, its data). Reads hand out only bytes
  * whose commit checksum was verified on the way. A commit's bytes lie in the data file, or (an
  * INLINE commit) after its record in the index file: a span is read from one of the two.
+ * A read may lend a buffer (readInto): the bytes are read into it and checked there.
  */
 import { join } from 'node:path';
 import { crc32cUpdate } from '../crc32c.js';
 import { JournalCorruptError } from './errors.js';
 import type { FragmentIndex } from './fragment-index.js';
-import { IO_CHUNK, advanceIndex, loadIndex, loadLegacyIndex, readFully } from './fragment-io.js';
+import { IO_CHUNK, advanceIndex, loadIndex, loadLegacyIndex, readInto } from './fragment-io.js';
 import { LEGACY_COMMITS_FILE, LEGACY_DATA_FILE, dataFile, indexFile } from './fragment-layout.js';
 import type { StartRecord } from './fragment-record.js';
 import { LEGACY_EPOCH } from './legacy-fragment.js';
@@ -19,6 +20,9 @@ import type { JournalStorage, StorageFileHandle } from './storage.js';
  * moves through them); larger ones are verified in chunks once, then read per request.
  */
 const CACHED_COMMIT = 16 * 1024 * 1024;
+
+/** Below this size a lent buffer is not used to stream a large commit through for its check. */
+const MIN_SCRATCH = 64 * 1024;
 
 /** Committed bytes [from, to) of the journal, every commit in them checked against its CRC. */
 export interface VerifiedSpan {
@@ -39,7 +43,7 @@ export class Fragment {
   #closed = false;
   #opening: Promise<StorageFileHandle> | undefined;
   #loading: Promise<FragmentIndex> | undefined;
-  /** Large commits already verified whole (by index). */
+  /** Commits verified whole that reads serve in pieces (by index): large ones, cut ones. */
   readonly #verified = new Set<number>();
 
   constructor(
@@ -178,9 +182,14 @@ export class Fragment {
     }
     const from = index.commitBegins[at] as number;
     const to = index.commitEnds[last] as number;
-    const bytes = inline
-      ? await this.readInline(index, at, last)
-      : await this.readData(from, to - from);
+    const range = inline
+      ? (index.commitInline[last] as number) + size(last) - (index.commitInline[at] as number)
+      : to - from;
+    // Not zero-filled: every byte is read over (or the read fails).
+    const buffer = Buffer.allocUnsafeSlow(range);
+    if (inline) await this.gatherInline(index, at, last, buffer);
+    else await this.readData(from, to - from, buffer);
+    const bytes = buffer.subarray(0, to - from);
     let position = 0;
     for (let i = at; i <= last; i += 1) {
       const length = size(i);
@@ -190,6 +199,62 @@ export class Fragment {
     return { from, to, bytes };
   }
 
+  /**
+   * Verified committed bytes from `offset` (begin ≤ offset < end), at most `maxBytes`, read into
+   * the caller's buffer and returned as a view of it. Commits that fit in `into` are read whole
+   * from their first byte and checked in place; a larger one (or one a read cut) is checked once
+   * by streaming it, then served by reads of just the bytes asked for.
+   */
+  async readInto(offset: number, maxBytes: number, into: Uint8Array): Promise<Uint8Array> {
+    const index = await this.loaded();
+    const at = index.commitAt(offset);
+    if (at === -1) {
+      throw new JournalCorruptError(this.indexPath, 0, `no commit holds offset ${offset}`);
+    }
+    const capacity = into.byteLength;
+    const limit = Math.max(1, Math.min(maxBytes, capacity));
+    const begins = index.commitBegins;
+    const ends = index.commitEnds;
+    const size = (i: number): number => (ends[i] as number) - (begins[i] as number);
+    const view = (from: number, length: number): Uint8Array =>
+      new Uint8Array(into.buffer, into.byteOffset + from, length);
+    if (!this.#verified.has(at) && size(at) <= capacity) {
+      const inline = (index.commitInline[at] as number) >= 0;
+      // Bytes of `into` that commits at..i take (inline: their records in between too).
+      const footprint = (i: number): number =>
+        inline
+          ? (index.commitInline[i] as number) + size(i) - (index.commitInline[at] as number)
+          : (ends[i] as number) - (begins[at] as number);
+      let last = at;
+      while (
+        last + 1 < ends.length &&
+        (index.commitInline[last + 1] as number) >= 0 === inline &&
+        (ends[last + 1] as number) - offset <= limit &&
+        footprint(last + 1) <= capacity
+      ) {
+        last += 1;
+      }
+      const from = begins[at] as number;
+      if (inline) await this.gatherInline(index, at, last, into);
+      else await this.readData(from, (ends[last] as number) - from, into);
+      for (let i = at; i <= last; i += 1) {
+        const start = (begins[i] as number) - from;
+        this.check(index, i, crc32cUpdate(0, into.subarray(start, start + size(i))));
+      }
+      const end = Math.min(ends[last] as number, offset + limit);
+      // Cut inside its last commit: the next read continues in it without checking it again.
+      if (end < (ends[last] as number)) this.#verified.add(last);
+      return view(offset - from, end - offset);
+    }
+    if (!this.#verified.has(at)) {
+      const scratch = capacity >= MIN_SCRATCH ? into : Buffer.allocUnsafe(MIN_SCRATCH);
+      await this.verifyStreaming(index, at, scratch);
+    }
+    const length = Math.min((ends[at] as number) - offset, limit);
+    await this.readCommitPart(index, at, offset, length, into);
+    return view(0, length);
+  }
+
   /** A commit too large to hold in memory: verified once in chunks, then read per request. */
   private async readHuge(
     index: FragmentIndex,
@@ -197,18 +262,33 @@ export class Fragment {
     offset: number,
     maxBytes: number,
   ): Promise<VerifiedSpan> {
-    const begin = index.commitBegins[at] as number;
     const end = index.commitEnds[at] as number;
     if (!this.#verified.has(at)) {
-      let crc = 0;
-      for (let p = begin; p < end; p += IO_CHUNK) {
-        crc = crc32cUpdate(crc, await this.readData(p, Math.min(IO_CHUNK, end - p)));
-      }
-      this.check(index, at, crc);
-      this.#verified.add(at);
+      await this.verifyStreaming(index, at, Buffer.allocUnsafe(IO_CHUNK));
     }
     const length = Math.min(end - offset, Math.max(maxBytes, 1));
-    return { from: offset, to: offset + length, bytes: await this.readData(offset, length) };
+    const bytes = Buffer.allocUnsafeSlow(length);
+    await this.readCommitPart(index, at, offset, length, bytes);
+    return { from: offset, to: offset + length, bytes };
+  }
+
+  /** Checks commit `at` by streaming it through `scratch`; remembers that it was verified. */
+  private async verifyStreaming(
+    index: FragmentIndex,
+    at: number,
+    scratch: Uint8Array,
+  ): Promise<void> {
+    const begin = index.commitBegins[at] as number;
+    const end = index.commitEnds[at] as number;
+    const chunk = Math.min(scratch.byteLength, IO_CHUNK);
+    let crc = 0;
+    for (let p = begin; p < end; p += chunk) {
+      const length = Math.min(chunk, end - p);
+      await this.readCommitPart(index, at, p, length, scratch);
+      crc = crc32cUpdate(crc, scratch.subarray(0, length));
+    }
+    this.check(index, at, crc);
+    this.#verified.add(at);
   }
 
   private check(index: FragmentIndex, at: number, crc: number): void {
@@ -224,54 +304,79 @@ export class Fragment {
     );
   }
 
+  /** Journal bytes [offset, offset + length) of commit `at` into `target`, from either file. */
+  private async readCommitPart(
+    index: FragmentIndex,
+    at: number,
+    offset: number,
+    length: number,
+    target: Uint8Array,
+  ): Promise<void> {
+    const inlineAt = index.commitInline[at] as number;
+    if (inlineAt < 0) return this.readData(offset, length, target);
+    const position = inlineAt + offset - (index.commitBegins[at] as number);
+    await this.fill(true, position, target, length, index.commitEnds[at] as number);
+  }
+
   /**
-   * The bytes of INLINE commits first..last, in journal order: one read of the index-file range
-   * that holds them (their records between them are skipped).
+   * The bytes of INLINE commits first..last, in journal order, into `target` (which must hold
+   * their whole index-file range): one read of that range, then each commit's bytes moved down
+   * over the records between them.
    */
-  private async readInline(index: FragmentIndex, first: number, last: number): Promise<Buffer> {
+  private async gatherInline(
+    index: FragmentIndex,
+    first: number,
+    last: number,
+    target: Uint8Array,
+  ): Promise<void> {
     const from = index.commitInline[first] as number;
     const size = (i: number): number =>
       (index.commitEnds[i] as number) - (index.commitBegins[i] as number);
     const to = (index.commitInline[last] as number) + size(last);
-    const handle = await this.indexReader();
-    let range: Buffer;
-    try {
-      range = await readFully(handle, from, to - from);
-    } finally {
-      if (handle !== this.#indexHandle) await handle.close().catch(() => undefined);
-    }
-    if (range.byteLength < to - from) {
-      throw new JournalCorruptError(
-        this.indexPath,
-        from + range.byteLength,
-        `the index file ends before the committed data of offset ${index.commitEnds[last]}`,
-      );
-    }
-    if (first === last) return range;
-    const parts: Buffer[] = [];
-    for (let i = first; i <= last; i += 1) {
+    await this.fill(true, from, target, to - from, index.commitEnds[last] as number);
+    let position = size(first);
+    for (let i = first + 1; i <= last; i += 1) {
       const at = (index.commitInline[i] as number) - from;
-      parts.push(range.subarray(at, at + size(i)));
+      target.copyWithin(position, at, at + size(i));
+      position += size(i);
     }
-    return Buffer.concat(parts);
   }
 
-  private async readData(offset: number, length: number): Promise<Buffer> {
-    const handle = await this.data();
-    let bytes: Buffer;
+  /** Journal bytes [offset, offset + length) of the data file into `target`. */
+  private async readData(offset: number, length: number, target: Uint8Array): Promise<void> {
+    await this.fill(false, offset - this.dataBase, target, length, offset + length);
+  }
+
+  /**
+   * Reads `length` bytes at `position` of the index file (else the data file) into `target`; a
+   * file that ends before them lost committed bytes (up to journal offset `committed`).
+   */
+  private async fill(
+    inIndex: boolean,
+    position: number,
+    target: Uint8Array,
+    length: number,
+    committed: number,
+  ): Promise<void> {
+    const handle = inIndex ? await this.indexReader() : await this.data();
+    let read: number;
     try {
-      bytes = await readFully(handle, offset - this.dataBase, length);
+      read = await readInto(handle, position, target, 0, length);
     } finally {
-      if (handle !== this.#data) await handle.close().catch(() => undefined);
+      // Closed while reading: the handle served this read only.
+      if (handle !== (inIndex ? this.#indexHandle : this.#data)) {
+        await handle.close().catch(() => undefined);
+      }
     }
-    if (bytes.byteLength < length) {
+    if (read < length) {
       throw new JournalCorruptError(
-        this.dataPath,
-        offset - this.dataBase + bytes.byteLength,
-        `the data file ends before committed offset ${offset + length}`,
+        inIndex ? this.indexPath : this.dataPath,
+        position + read,
+        inIndex
+          ? `the index file ends before the committed data of offset ${committed}`
+          : `the data file ends before committed offset ${committed}`,
       );
     }
-    return bytes;
   }
 
   async close(): Promise<void> {
