@@ -62,6 +62,8 @@ export class Committer {
   /** The confirmation under way, if any (batches and close wait for it). */
   confirming: Promise<void> | undefined;
   private confirmTimer: NodeJS.Timeout | undefined;
+  /** When the last batch ended (performance.now()): the idle confirmation waits for quiet. */
+  private lastBatchEnd = 0;
 
   constructor(
     private readonly parts: CommitterParts,
@@ -69,22 +71,26 @@ export class Committer {
     private metaVersion: number,
   ) {}
 
-  /** Runs one batch (the append queue's runBatch). */
+  /**
+   * Runs one batch (the append queue's runBatch). While this process holds the lock and its
+   * epoch, a batch awaits nothing but its commit (fragment-writer.ts): the waits below are taken
+   * only when there is something to wait for, and the lock and the idle confirmation are looked
+   * after by timers, off this path (idle-lock.ts, scheduleConfirm).
+   */
   async commit(entries: QueuedAppend[]): Promise<void> {
     const { state, follower, lock, queue, name } = this.parts;
     state.writing += 1;
     let failed = false;
     try {
-      await follower.refreshing;
-      await lock.releasing;
-      this.cancelConfirm();
-      await this.confirming;
+      if (follower.refreshing !== undefined) await follower.refreshing;
+      if (lock.releasing !== undefined) await lock.releasing;
+      if (this.confirming !== undefined) await this.confirming;
       if (follower.broken !== undefined) throw follower.broken;
       if (entries.every((entry) => entry.size === 0 && entry.unionRegisters === undefined)) {
         await this.answerBarriers(entries);
         return;
       }
-      await lock.acquire();
+      if (!lock.held) await lock.acquire();
       await this.commitInEpoch(entries);
     } catch (error) {
       failed = true;
@@ -95,7 +101,9 @@ export class Committer {
         : new JournalWriteError(name, describe(error), error);
     } finally {
       state.writing -= 1;
-      await lock.releaseUnlessBusy(failed);
+      const releasing = lock.releaseUnlessBusy(failed);
+      if (releasing !== undefined) await releasing;
+      this.lastBatchEnd = performance.now();
       if (!failed && queue.pendingCount === 0) this.scheduleConfirm();
     }
   }
@@ -116,7 +124,8 @@ export class Committer {
   private async commitInEpoch(entries: QueuedAppend[]): Promise<void> {
     const { queue, waiters, name, hooks } = this.parts;
     for (let attempt = 0; ; attempt += 1) {
-      const owned = await this.ensureOwned();
+      const current = this.parts.state.owned;
+      const owned = current !== undefined && !current.ended ? current : await this.ensureOwned();
       for (const entry of entries) {
         entry.result = undefined;
         entry.error = undefined;
@@ -173,33 +182,47 @@ export class Committer {
     return owned;
   }
 
-  private scheduleConfirm(): void {
-    const { state, queue, lock } = this.parts;
-    if (this.confirmTimer !== undefined || state.owned?.unconfirmed !== true) return;
+  /**
+   * Arms the idle confirmation unless it is armed already. Batches do not disarm it: a timer
+   * that fires while batches keep coming re-arms itself for the rest of the delay, so a writer
+   * at concurrency 1 sets one timer per CONFIRM_DELAY_MS, not one per commit.
+   */
+  private scheduleConfirm(delayMs = CONFIRM_DELAY_MS): void {
+    if (this.confirmTimer !== undefined || this.parts.state.owned?.unconfirmed !== true) return;
     this.confirmTimer = setTimeout(() => {
       this.confirmTimer = undefined;
-      if (state.writing > 0 || state.closed || queue.pendingCount > 0) return;
-      const owned = state.owned;
-      if (owned === undefined) return;
-      state.writing += 1;
-      // A refresh that started before us may be between its look at our index file's size and
-      // parsing it: our record written meanwhile would be parsed into the index we share with it
-      // (file-reader.ts) as well as added by us. Let it finish first, as a batch does.
-      const refreshed = this.parts.follower.refreshing ?? Promise.resolve();
-      this.confirming = refreshed
-        .then(() => owned.confirm())
-        .catch(() => {
-          // Nothing waits on a confirmation; a failed one only retires this epoch (the next
-          // writer fences it), since a failed sync leaves the file in doubt.
-          owned.ended = true;
-        })
-        .finally(() => {
-          state.writing -= 1;
-          this.confirming = undefined;
-          lock.lingerAfterConfirm();
-        });
-    }, CONFIRM_DELAY_MS);
+      this.confirmIfIdle();
+    }, delayMs);
     this.confirmTimer.unref?.();
+  }
+
+  private confirmIfIdle(): void {
+    const { state, queue } = this.parts;
+    // A batch under way or queued re-arms the timer when it ends (its finally).
+    if (state.writing > 0 || state.closed || queue.pendingCount > 0) return;
+    const idleFor = performance.now() - this.lastBatchEnd;
+    if (idleFor < CONFIRM_DELAY_MS) {
+      this.scheduleConfirm(CONFIRM_DELAY_MS - idleFor);
+      return;
+    }
+    const owned = state.owned;
+    if (owned === undefined || !owned.unconfirmed) return;
+    state.writing += 1;
+    // A refresh that started before us may be between its look at our index file's size and
+    // parsing it: our record written meanwhile would be parsed into the index we share with it
+    // (file-reader.ts) as well as added by us. Let it finish first, as a batch does.
+    const refreshed = this.parts.follower.refreshing ?? Promise.resolve();
+    this.confirming = refreshed
+      .then(() => owned.confirm())
+      .catch(() => {
+        // Nothing waits on a confirmation; a failed one only retires this epoch (the next
+        // writer fences it), since a failed sync leaves the file in doubt.
+        owned.ended = true;
+      })
+      .finally(() => {
+        state.writing -= 1;
+        this.confirming = undefined;
+      });
   }
 
   cancelConfirm(): void {

@@ -10,6 +10,7 @@ import { JournalIOError } from './errors.js';
 import type { ChainReader } from './file-reader.js';
 import type { FileJournalState } from './file-state.js';
 import type { HeadWaiters } from './head-waiters.js';
+import { epochOfFragmentFile } from './fragment-layout.js';
 import type { JournalStorage } from './storage.js';
 
 export class Follower {
@@ -79,8 +80,28 @@ export class Follower {
 
   startWatching(): void {
     if (this.state.closed) return;
-    this.watcher = this.storage.watch?.(this.dir, () => void this.refresh());
+    this.watcher = this.storage.watch?.(this.dir, (file) => {
+      if (!this.ourOwnWrite(file)) void this.refresh();
+    });
     this.poller = setInterval(() => void this.refresh(), this.pollIntervalMs);
+  }
+
+  /**
+   * True for a change to the files of the epoch we are writing: our own commits, which wake
+   * waiters directly (file-committer.ts), so a reader blocked in the writer's process costs no
+   * refresh (a stat) per commit. Another writer's FENCE lands in our index file too, but it
+   * claimed its own epoch's index first and creates its data file and START after fencing us:
+   * those changes name its files, and the refresh they start finds the FENCE (polling remains
+   * the fallback, as for any missed change).
+   */
+  private ourOwnWrite(file: string | null): boolean {
+    const owned = this.state.owned;
+    return (
+      file !== null &&
+      owned !== undefined &&
+      !owned.ended &&
+      epochOfFragmentFile(file) === owned.epoch
+    );
   }
 
   stopWatching(): void {

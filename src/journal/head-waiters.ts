@@ -60,6 +60,7 @@ export class HeadWaiters {
 
   /** Wakes every waiter whose offset is now below `head`. */
   notify(head: number): void {
+    if (this.waiters.size === 0) return; // every commit calls this: no copy when nobody waits
     for (const waiter of [...this.waiters]) {
       if (waiter.offset < head && this.remove(waiter)) waiter.resolve();
     }

@@ -1,9 +1,17 @@
 /**
  * The writer's hold on the directory lock (file-lock.ts) between batches. The lock is made on the
  * first append (readers never need it, nor its random token) and taken per batch; after a batch
- * it is kept for the next one when appends are queued, else for a short linger, unless another
+ * it is kept for the next one, and once the writer is idle for a short linger, unless another
  * process rang the doorbell. Safety never rests on it (see file.ts): it only keeps writers from
  * taking turns per batch.
+ *
+ * Nothing here runs on the commit path while the lock is held: one timer (the watch), running
+ * only while the lock is held, looks at the doorbell in the background (every
+ * BUSY_DOORBELL_CHECK_MS while batches run, every DOORBELL_CHECK_MS once idle) and releases the
+ * lock once the linger is over. A batch only reads what the watch last found, so a commit at
+ * concurrency 1 costs no stat, whatever the commit rate. A lock stolen meanwhile (another
+ * process broke it for a lapsed lease) is not looked for here at all: that writer fences our
+ * epoch, and our next commit's read-back finds its FENCE (fragment-writer.ts).
  */
 import { DirectoryLock } from './file-lock.js';
 import type { FileJournalState } from './file-state.js';
@@ -14,18 +22,28 @@ import type { JournalStorage } from './storage.js';
  * that stops appending (or exits without close) does not leave the lock taken for long.
  */
 const LOCK_LINGER_MS = 50;
-/** How often a lingering holder looks at the doorbell: another process waits about this long. */
+/** How often an idle holder looks at the doorbell: another process waits about this long. */
 const DOORBELL_CHECK_MS = 5;
+/**
+ * How often a busy holder looks: a waiter polls the lock about as often (file-lock.ts backs off
+ * to 16 ms), and each hand-over costs a SEAL and a new epoch, so answering faster buys little.
+ */
+const BUSY_DOORBELL_CHECK_MS = 20;
 
 export class IdleLock {
   #lock: DirectoryLock | undefined;
   private swept = false;
-  /** While the lock lingers (see LOCK_LINGER_MS): when it must go, and the next doorbell check. */
+  /** When an idle holder lets the lock go (Date.now()); set at the end of each batch. */
   private lingerUntil = 0;
-  private lingerCheck: NodeJS.Timeout | undefined;
-  /** When releaseUnlessBusy last looked at the doorbell (performance.now()). */
-  private doorbellCheckedAt = -Infinity;
-  /** A release started by the linger check; a batch waits for it before taking the lock again. */
+  /** The watch (see the header): armed while the lock is held. */
+  private watchTimer: NodeJS.Timeout | undefined;
+  /** The watch's doorbell look under way, if any. */
+  private looking: Promise<void> | undefined;
+  /** The last look at the doorbell found another process waiting for the lock. */
+  private rung = false;
+  /** Counts acquisitions: a look started under an earlier hold must not judge this one. */
+  private hold = 0;
+  /** A release started by the watch; a batch waits for it before taking the lock again. */
   releasing: Promise<void> | undefined;
 
   constructor(
@@ -55,6 +73,10 @@ export class IdleLock {
   async acquire(): Promise<void> {
     if (this.lock.held) return;
     await this.lock.acquire(this.timeoutMs);
+    this.hold += 1;
+    this.rung = false;
+    this.lingerUntil = Date.now() + LOCK_LINGER_MS;
+    this.startWatch();
     if (!this.swept) {
       this.swept = true;
       await this.lock.sweepLeftovers();
@@ -62,97 +84,92 @@ export class IdleLock {
   }
 
   /**
-   * After a batch: keeps the lock unless another process is waiting for it (or the batch failed,
-   * or we close): for the next batch when appends are queued, else for a linger. A writer
-   * handing the lock to another one seals its fragment first: the other will start a new epoch
-   * anyway, and the SEAL confirms our last commit and checksums the fragment.
+   * After a batch: keeps the lock unless another process is waiting for it (as the watch last
+   * saw), the batch failed, or we close. Synchronous (undefined) when the lock is kept: no I/O
+   * and no await on the commit path. A writer handing the lock to another one seals its fragment
+   * first: the other will start a new epoch anyway, and the SEAL confirms our last commit and
+   * checksums the fragment.
    */
-  async releaseUnlessBusy(failed: boolean): Promise<void> {
-    if (this.#lock?.held !== true) return;
+  releaseUnlessBusy(failed: boolean): Promise<void> | undefined {
+    if (this.#lock?.held !== true) return undefined;
     const state = this.state;
-    try {
-      const keep = !failed && !state.closed && !(await this.doorbellRang());
-      if (!keep) {
-        this.stopLingering();
-        if (!failed && !state.closed) await state.owned?.seal().catch(() => undefined);
-        await this.lock.release();
-      } else if (state.pendingAppends() === 0) {
-        this.lingerUntil = Date.now() + LOCK_LINGER_MS;
-        this.scheduleLingerCheck();
-      }
-    } catch {
-      this.stopLingering();
+    if (!failed && !state.closed && !this.rung) {
+      this.lingerUntil = Date.now() + LOCK_LINGER_MS;
+      return undefined;
+    }
+    this.stopWatch();
+    return (async () => {
+      if (!failed && !state.closed) await state.owned?.seal().catch(() => undefined);
       await this.lock.release().catch(() => undefined);
-    }
+    })();
+  }
+
+  /** Arms the watch's next tick. Not unref'd: see checkWatch. */
+  private startWatch(delayMs = DOORBELL_CHECK_MS): void {
+    if (this.watchTimer !== undefined) return;
+    this.watchTimer = setTimeout(() => {
+      this.watchTimer = undefined;
+      void this.checkWatch();
+    }, delayMs);
+  }
+
+  private stopWatch(): void {
+    if (this.watchTimer !== undefined) clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
   }
 
   /**
-   * Whether another process waits for the lock, looked at no more often than the linger check
-   * does: a stat after every batch would be per-commit I/O at concurrency 1. With no append
-   * queued the answer can wait for the linger check (DOORBELL_CHECK_MS away), and while appends
-   * keep coming a waiter gets the lock at most DOORBELL_CHECK_MS later than it would have.
+   * One tick of the watch: an idle holder whose linger is over lets the lock go; otherwise the
+   * doorbell is looked at, in the background of any batch. An idle holder that finds it rung
+   * releases at once, a busy one at the end of its batch (releaseUnlessBusy). The timer keeps a
+   * process that exits without close() alive until the lock is released, rather than leaving
+   * others to wait a lease for it.
    */
-  private async doorbellRang(): Promise<boolean> {
-    const now = performance.now();
-    if (this.state.pendingAppends() === 0 || now - this.doorbellCheckedAt < DOORBELL_CHECK_MS) {
-      return false;
-    }
-    this.doorbellCheckedAt = now;
-    return this.lock.othersWaiting();
-  }
-
-  /**
-   * After an idle confirmation: the linger check skips a busy writer, so a confirmation must not
-   * leave the lock held for good (it would then wait a whole lease to be taken).
-   */
-  lingerAfterConfirm(): void {
-    if (this.held && this.state.pendingAppends() === 0 && !this.state.closed) {
-      this.scheduleLingerCheck();
-    }
-  }
-
-  private scheduleLingerCheck(): void {
-    if (this.lingerCheck !== undefined) return;
-    // Not unref'd: a process that exits without close() waits out the linger and releases the
-    // lock, rather than leaving it for others to wait a lease for.
-    this.lingerCheck = setTimeout(() => {
-      this.lingerCheck = undefined;
-      void this.checkLingeringLock();
-    }, DOORBELL_CHECK_MS);
-  }
-
-  private stopLingering(): void {
-    if (this.lingerCheck !== undefined) clearTimeout(this.lingerCheck);
-    this.lingerCheck = undefined;
-  }
-
-  /** Releases the idle lock once the linger is over or another process rang the doorbell. */
-  private async checkLingeringLock(): Promise<void> {
+  private async checkWatch(): Promise<void> {
     const state = this.state;
-    const busy = (): boolean =>
-      !this.lock.held || state.writing > 0 || state.pendingAppends() > 0 || state.closed;
-    if (busy()) return;
-    let release = Date.now() >= this.lingerUntil;
-    if (!release) release = await this.lock.othersWaiting().catch(() => true);
-    if (busy()) return;
-    if (!release) {
-      this.scheduleLingerCheck();
+    const idle = (): boolean =>
+      state.writing === 0 && state.pendingAppends() === 0 && !state.closed;
+    if (!this.lock.held || state.closed) return;
+    if (idle() && Date.now() >= this.lingerUntil) {
+      this.releaseIdle();
       return;
     }
-    this.releasing = this.lock.release().then(
-      () => {
-        this.releasing = undefined;
-      },
-      () => {
-        this.releasing = undefined;
-      },
-    );
-    await this.releasing;
+    if (this.looking === undefined) {
+      const hold = this.hold;
+      this.looking = this.lock.othersWaiting().then(
+        (waiting) => {
+          if (hold === this.hold) this.rung = waiting;
+        },
+        () => {
+          // The doorbell cannot be read (the disk failing?): give the lock up rather than keep
+          // a waiter waiting a lease.
+          if (hold === this.hold) this.rung = true;
+        },
+      );
+      await this.looking;
+      this.looking = undefined;
+    }
+    if (!this.lock.held || state.closed) return;
+    if (this.rung && idle()) {
+      this.releaseIdle();
+      return;
+    }
+    this.startWatch(idle() ? DOORBELL_CHECK_MS : BUSY_DOORBELL_CHECK_MS);
   }
 
-  /** On close, first: no more linger checks, and a release under way has finished. */
+  /** Releases the lock of an idle holder (a batch waits for `releasing` before taking it). */
+  private releaseIdle(): void {
+    this.stopWatch();
+    const done = (): void => {
+      this.releasing = undefined;
+    };
+    this.releasing = this.lock.release().then(done, done);
+  }
+
+  /** On close, first: no more watch, and a release or look under way has finished. */
   async quiesce(): Promise<void> {
-    this.stopLingering();
+    this.stopWatch();
+    await this.looking;
     await this.releasing;
   }
 
