@@ -13,6 +13,7 @@ export interface ClusterHandle {
   signal(name: string, signal: NodeJS.Signals): void;
   restart(name: string, timeoutMs?: number): Promise<void>;
   streamLeader(stream: string): Promise<string | undefined>;
+  streamCurrent(stream: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 

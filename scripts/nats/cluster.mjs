@@ -249,6 +249,38 @@ function clusterHandle(state) {
       // many R3 streams that takes longer than a test should wait, and quorum does not need it).
       await waitHealthy(state, timeoutMs, [node], '/healthz?js-enabled-only=true');
     },
+    /**
+     * Whether the leader of stream `stream` reports every other replica current. Killing the
+     * leader while the only other replicas are behind leaves no quorum until it comes back:
+     * JetStream's Raft elects only an up-to-date replica.
+     */
+    async streamCurrent(stream) {
+      for (const node of state.nodes) {
+        if (node.pid === undefined) continue;
+        const { status, body } = await httpGet(
+          node.monitorPort,
+          '/jsz?streams=true&config=false',
+          1000,
+        );
+        if (status !== 200) continue;
+        try {
+          const jsz = JSON.parse(body);
+          for (const account of jsz.account_details ?? []) {
+            for (const detail of account.stream_detail ?? []) {
+              if (detail.name !== stream || detail.cluster?.leader !== node.name) continue;
+              const replicas = detail.cluster.replicas ?? [];
+              return (
+                replicas.length === state.nodes.length - 1 &&
+                replicas.every((r) => r.current === true && (r.lag ?? 0) === 0)
+              );
+            }
+          }
+        } catch {
+          /* a node mid-restart */
+        }
+      }
+      return false;
+    },
     /** The node whose monitoring port reports it leads stream `stream`, if any. */
     async streamLeader(stream) {
       for (const node of state.nodes) {

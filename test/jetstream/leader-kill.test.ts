@@ -111,6 +111,14 @@ describe('JetStreamJournal under node kills', function () {
     const stalls: number[] = [];
     const killAndRestart = async (role: 'leader' | 'follower'): Promise<void> => {
       await sleep(2000);
+      // A node restarted by the previous round may still be catching up; killing the leader
+      // then leaves no up-to-date replica to elect (JetStream stalls until it returns), which
+      // is the cluster's rule, not the journal's: wait until every replica is current.
+      const caughtUp = Date.now();
+      while (!(await handle.streamCurrent(location.stream))) {
+        assert.ok(Date.now() - caughtUp < 120_000, 'the replicas did not catch up in 120 s');
+        await sleep(200);
+      }
       const leader = await handle.streamLeader(location.stream);
       assert.ok(leader !== undefined, 'the stream has a leader');
       const victim =
