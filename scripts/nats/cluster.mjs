@@ -255,57 +255,52 @@ function clusterHandle(state) {
      * JetStream's Raft elects only an up-to-date replica.
      */
     async streamCurrent(stream) {
-      for (const node of state.nodes) {
-        if (node.pid === undefined) continue;
-        const { status, body } = await httpGet(
-          node.monitorPort,
-          '/jsz?streams=true&config=false',
-          1000,
+      for await (const { node, detail } of jszStreamDetails(state, stream)) {
+        if (detail.cluster?.leader !== node.name) continue;
+        const replicas = detail.cluster.replicas ?? [];
+        return (
+          replicas.length === state.nodes.length - 1 &&
+          replicas.every((r) => r.current === true && (r.lag ?? 0) === 0)
         );
-        if (status !== 200) continue;
-        try {
-          const jsz = JSON.parse(body);
-          for (const account of jsz.account_details ?? []) {
-            for (const detail of account.stream_detail ?? []) {
-              if (detail.name !== stream || detail.cluster?.leader !== node.name) continue;
-              const replicas = detail.cluster.replicas ?? [];
-              return (
-                replicas.length === state.nodes.length - 1 &&
-                replicas.every((r) => r.current === true && (r.lag ?? 0) === 0)
-              );
-            }
-          }
-        } catch {
-          /* a node mid-restart */
-        }
       }
       return false;
     },
     /** The node whose monitoring port reports it leads stream `stream`, if any. */
     async streamLeader(stream) {
-      for (const node of state.nodes) {
-        if (node.pid === undefined) continue;
-        const { status, body } = await httpGet(
-          node.monitorPort,
-          '/jsz?streams=true&config=false',
-          1000,
-        );
-        if (status !== 200) continue;
-        try {
-          const jsz = JSON.parse(body);
-          for (const account of jsz.account_details ?? []) {
-            for (const detail of account.stream_detail ?? []) {
-              if (detail.name === stream && detail.cluster?.leader) return detail.cluster.leader;
-            }
-          }
-        } catch {
-          /* a node mid-restart */
-        }
+      for await (const { detail } of jszStreamDetails(state, stream)) {
+        if (detail.cluster?.leader) return detail.cluster.leader;
       }
       return undefined;
     },
     stop: () => stopCluster(state.dir),
   };
+}
+
+/**
+ * What each running node's monitoring port says of stream `stream` (/jsz), node by node; a node
+ * that does not answer, or is mid-restart, is passed over.
+ */
+async function* jszStreamDetails(state, stream) {
+  for (const node of state.nodes) {
+    if (node.pid === undefined) continue;
+    const { status, body } = await httpGet(
+      node.monitorPort,
+      '/jsz?streams=true&config=false',
+      1000,
+    );
+    if (status !== 200) continue;
+    let jsz;
+    try {
+      jsz = JSON.parse(body);
+    } catch {
+      continue; // a node mid-restart
+    }
+    for (const account of jsz.account_details ?? []) {
+      for (const detail of account.stream_detail ?? []) {
+        if (detail.name === stream) yield { node, detail };
+      }
+    }
+  }
 }
 
 /** Ends the PIDs recorded in DIR/cluster.json (SIGTERM, then SIGKILL after 5 s). Idempotent. */
